@@ -1,0 +1,1 @@
+"""The contracts of the whole product: events, reference data and the registry."""

@@ -1,0 +1,159 @@
+"""Event contracts (pydantic v2).
+
+Every message on a raw topic is one JSON object: an envelope (``event_id`` minted at
+the edge and kept end to end, ``event_type``, ``schema_version``, ``fair_id``,
+``occurred_at`` device time, ``received_at`` edge time, ``source``) plus a typed
+``payload``. Times are timezone-aware; naive datetimes are rejected.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal, Union
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+SCHEMA_VERSION = 1
+
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+ShortText = Annotated[str, Field(max_length=200)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Source(_Strict):
+    """Where the event entered the system."""
+
+    channel: Literal["scanner", "web", "wechat", "gateway", "kiosk", "ops", "simulator"]
+    device_id: Id | None = None
+
+
+class ContactFields(_Strict):
+    """Buyer contact fields as typed by a person; all optional, normalised later."""
+
+    full_name: ShortText | None = None
+    company: ShortText | None = None
+    email: ShortText | None = None
+    phone: Annotated[str, Field(max_length=40)] | None = None
+    wechat_id: Annotated[str, Field(max_length=64)] | None = None
+    country: CountryCode | None = None
+    province: ShortText | None = None
+    city: ShortText | None = None
+    address: Annotated[str, Field(max_length=300)] | None = None
+    postcode: Annotated[str, Field(max_length=16)] | None = None
+    consent: bool = False
+
+
+class BuyerRegistration(ContactFields):
+    badge_id: Id
+    full_name: ShortText
+    buyer_type: Literal[
+        "brand", "retailer", "wholesaler", "designer", "agent", "ecommerce", "media", "other"
+    ] = "other"
+
+
+class BoothScan(_Strict):
+    badge_id: Id
+    booth_id: Id
+    exhibitor_id: Id | None = None
+    cluster_id: Id | None = None
+    scanner_device: Id
+    staff_id: Id | None = None
+    method: Literal["qr", "nfc", "wedge", "manual"]
+    rating: Literal["hot", "warm", "cold"] | None = None
+    note: Annotated[str, Field(max_length=500)] | None = None
+
+
+class OnlineInquiry(ContactFields):
+    cluster_id: Id | None = None
+    exhibitor_id: Id | None = None
+    categories: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list)
+    quantity: Annotated[int, Field(gt=0)] | None = None
+    budget: Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)] | None = None
+    currency: Currency = "CNY"
+    lead_time_days: Annotated[int, Field(ge=0, le=730)] | None = None
+    message: Annotated[str, Field(max_length=2000)] | None = None
+    language: Annotated[str, Field(min_length=2, max_length=8)] = "zh"
+    channel: Literal["web", "wechat"]
+
+    @model_validator(mode="after")
+    def _has_target(self) -> OnlineInquiry:
+        if not self.cluster_id and not self.exhibitor_id:
+            raise ValueError("an inquiry names a target cluster_id and/or exhibitor_id")
+        return self
+
+
+class ProcurementStep(_Strict):
+    step: Literal["sample_request", "quote_request", "cooperation_intent", "purchase_order"]
+    buyer_ref: Id
+    exhibitor_id: Id
+    cluster_id: Id | None = None
+    category: Annotated[str, Field(max_length=64)] | None = None
+    quantity: Annotated[int, Field(gt=0)] | None = None
+    value: Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)] | None = None
+    currency: Currency = "CNY"
+
+
+class SupplierProfile(_Strict):
+    exhibitor_id: Id
+    cluster_id: Id
+    categories: list[Annotated[str, Field(max_length=64)]]
+    crafts: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list)
+    monthly_capacity: Annotated[int, Field(ge=0)]
+    moq: Annotated[int, Field(ge=0)]
+    lead_time_days: Annotated[int, Field(ge=0, le=730)]
+    certifications: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list)
+
+
+class _Envelope(_Strict):
+    event_id: Id
+    schema_version: Literal[1] = SCHEMA_VERSION
+    fair_id: Annotated[str, Field(pattern=r"^[A-Z]{2,8}-\d{4}-[A-Z]{2}$")]
+    occurred_at: AwareDatetime
+    received_at: AwareDatetime
+    source: Source
+
+
+class RegistrationEvent(_Envelope):
+    event_type: Literal["buyer_registration"] = "buyer_registration"
+    payload: BuyerRegistration
+
+
+class ScanEvent(_Envelope):
+    event_type: Literal["booth_scan"] = "booth_scan"
+    payload: BoothScan
+
+
+class InquiryEvent(_Envelope):
+    event_type: Literal["online_inquiry"] = "online_inquiry"
+    payload: OnlineInquiry
+
+
+class ProcurementEvent(_Envelope):
+    event_type: Literal["procurement_step"] = "procurement_step"
+    payload: ProcurementStep
+
+
+class ProfileEvent(_Envelope):
+    event_type: Literal["supplier_profile"] = "supplier_profile"
+    payload: SupplierProfile
+
+
+Event = Annotated[
+    Union[RegistrationEvent, ScanEvent, InquiryEvent, ProcurementEvent, ProfileEvent],
+    Field(discriminator="event_type"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+EVENT_CLASSES: dict[str, type[_Envelope]] = {
+    "buyer_registration": RegistrationEvent,
+    "booth_scan": ScanEvent,
+    "online_inquiry": InquiryEvent,
+    "procurement_step": ProcurementEvent,
+    "supplier_profile": ProfileEvent,
+}
+EVENT_TYPES = tuple(EVENT_CLASSES)

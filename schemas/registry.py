@@ -1,0 +1,182 @@
+"""The single registry of topics, event types and ClickHouse tables.
+
+Every topic, table and event-type name is spelled here once and imported
+elsewhere. Topic names are ``<namespace>.<suffix>`` so that test runs and
+benchmarks can live side by side on one broker; the Faust app id is
+``<namespace>-streams`` and is schema too (it names changelog topics).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RAW_PARTITIONS = 6
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One Kafka topic: what it carries, how it is keyed, where its bad input goes."""
+
+    suffix: str
+    partitions: int
+    message_key: str
+    value_schema: str
+    dead_letter: str | None  # suffix of the dead-letter topic, None for derived topics
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One ClickHouse table or view, created by the numbered migrations."""
+
+    name: str
+    columns: tuple[str, ...]
+    purpose: str
+
+
+DEAD_LETTERS_SUFFIX = "deadletters"
+
+# Raw topics are keyed by the badge id where the event has one, so that one buyer's
+# scans stay ordered on one partition and a scanner's resend (same event_id, same
+# badge) lands on the partition that already saw it.
+RAW_REGISTRATIONS = TopicSpec(
+    "raw.registrations", RAW_PARTITIONS, "badge_id", "buyer_registration", DEAD_LETTERS_SUFFIX
+)
+RAW_SCANS = TopicSpec("raw.scans", RAW_PARTITIONS, "badge_id", "booth_scan", DEAD_LETTERS_SUFFIX)
+RAW_INQUIRIES = TopicSpec(
+    "raw.inquiries", RAW_PARTITIONS, "event_id", "online_inquiry", DEAD_LETTERS_SUFFIX
+)
+RAW_PROCUREMENT = TopicSpec(
+    "raw.procurement", RAW_PARTITIONS, "buyer_ref", "procurement_step", DEAD_LETTERS_SUFFIX
+)
+RAW_PROFILES = TopicSpec(
+    "raw.profiles", RAW_PARTITIONS, "exhibitor_id", "supplier_profile", DEAD_LETTERS_SUFFIX
+)
+VALID_EVENTS = TopicSpec(
+    "events.valid", RAW_PARTITIONS, "event_id", "row of a raw event table (JSON)", None
+)
+LEADS_MINUTE = TopicSpec(
+    "leads.minute", RAW_PARTITIONS, "state key", "row of leads_minute_parts (JSON)", None
+)
+DEAD_LETTERS = TopicSpec(
+    DEAD_LETTERS_SUFFIX, RAW_PARTITIONS, "source topic", "row of dead_letters (JSON)", None
+)
+
+RAW_TOPICS: tuple[TopicSpec, ...] = (
+    RAW_REGISTRATIONS, RAW_SCANS, RAW_INQUIRIES, RAW_PROCUREMENT, RAW_PROFILES
+)
+DERIVED_TOPICS: tuple[TopicSpec, ...] = (VALID_EVENTS, LEADS_MINUTE, DEAD_LETTERS)
+ALL_TOPICS: tuple[TopicSpec, ...] = RAW_TOPICS + DERIVED_TOPICS
+
+RAW_TOPIC_BY_EVENT_TYPE: dict[str, TopicSpec] = {t.value_schema: t for t in RAW_TOPICS}
+
+# Faust state: names are schema (they become changelog topic names).
+LEADS_STATE_TABLE = "leads_minute_state"
+
+_ENVELOPE_COLUMNS = (
+    "event_id", "event_type", "fair_id", "occurred_at", "received_at",
+    "source_channel", "source_device",
+)
+_SOURCE_COLUMNS = ("source_topic", "source_partition", "source_offset", "ingested_at")
+_CONTACT_COLUMNS = (
+    "consent", "name_masked", "email_hash", "phone_hash", "wechat_hash",
+    "company", "country", "province", "city",
+)
+
+REGISTRATIONS = TableSpec(
+    "registrations",
+    _ENVELOPE_COLUMNS + ("badge_id", "buyer_type") + _CONTACT_COLUMNS + _SOURCE_COLUMNS,
+    "buyer registrations; personal data hashed/masked, only with consent",
+)
+SCANS = TableSpec(
+    "scans",
+    _ENVELOPE_COLUMNS
+    + ("badge_id", "booth_id", "exhibitor_id", "cluster_id", "pavilion_id",
+       "scanner_device", "staff_id", "method", "rating", "note")
+    + _SOURCE_COLUMNS,
+    "booth badge scans, enriched with exhibitor, cluster and pavilion from the booth",
+)
+INQUIRIES = TableSpec(
+    "inquiries",
+    _ENVELOPE_COLUMNS
+    + ("cluster_id", "exhibitor_id", "pavilion_id", "categories", "quantity", "budget",
+       "currency", "lead_time_days", "language", "channel")
+    + _CONTACT_COLUMNS + _SOURCE_COLUMNS,
+    "online inquiries (web, WeChat), target cluster resolved from the exhibitor",
+)
+PROCUREMENT_STEPS = TableSpec(
+    "procurement_steps",
+    _ENVELOPE_COLUMNS
+    + ("step", "buyer_ref", "exhibitor_id", "cluster_id", "pavilion_id", "category",
+       "quantity", "value", "currency")
+    + _SOURCE_COLUMNS,
+    "sample/quote requests, cooperation intents and purchase orders",
+)
+SUPPLIER_PROFILES = TableSpec(
+    "supplier_profiles",
+    _ENVELOPE_COLUMNS
+    + ("exhibitor_id", "cluster_id", "pavilion_id", "categories", "crafts",
+       "monthly_capacity", "moq", "lead_time_days", "certifications")
+    + _SOURCE_COLUMNS,
+    "supplier capability profiles",
+)
+DEAD_LETTER_TABLE = TableSpec(
+    "dead_letters",
+    ("source_topic", "source_partition", "source_offset", "reason", "detail", "event_id",
+     "raw_size", "raw_base64", "failed_at", "ingested_at"),
+    "every message that failed decoding or validation, with its reason and raw bytes",
+)
+LEADS_MINUTE_PARTS = TableSpec(
+    "leads_minute_parts",
+    ("cluster_id", "minute", "source_topic", "source_partition", "scans", "inquiries",
+     "procurement_steps", "distinct_badges", "version", "updated_at"),
+    "latest Faust aggregate per (cluster, minute, source partition); version only grows",
+)
+LEADS_PER_CLUSTER_MINUTE = TableSpec(
+    "leads_per_cluster_minute",
+    ("cluster_id", "minute", "scans", "inquiries", "procurement_steps", "distinct_badges"),
+    "view: leads per cluster per event-time minute, summed over source partitions",
+)
+SCHEMA_MIGRATIONS = TableSpec(
+    "schema_migrations", ("version", "name", "applied_at"), "applied migration files"
+)
+
+TABLE_BY_EVENT_TYPE: dict[str, TableSpec] = {
+    "buyer_registration": REGISTRATIONS,
+    "booth_scan": SCANS,
+    "online_inquiry": INQUIRIES,
+    "procurement_step": PROCUREMENT_STEPS,
+    "supplier_profile": SUPPLIER_PROFILES,
+}
+EVENT_TABLES: tuple[TableSpec, ...] = tuple(TABLE_BY_EVENT_TYPE.values())
+ALL_TABLES: tuple[TableSpec, ...] = EVENT_TABLES + (
+    DEAD_LETTER_TABLE, LEADS_MINUTE_PARTS, LEADS_PER_CLUSTER_MINUTE, SCHEMA_MIGRATIONS
+)
+TABLES_BY_NAME: dict[str, TableSpec] = {t.name: t for t in ALL_TABLES}
+
+
+class TopicNames:
+    """Full topic names for one namespace."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+
+    def name(self, spec: TopicSpec) -> str:
+        return f"{self.namespace}.{spec.suffix}"
+
+    def raw(self, event_type: str) -> str:
+        return self.name(RAW_TOPIC_BY_EVENT_TYPE[event_type])
+
+    @property
+    def dead_letters(self) -> str:
+        return self.name(DEAD_LETTERS)
+
+    @property
+    def valid_events(self) -> str:
+        return self.name(VALID_EVENTS)
+
+    @property
+    def leads_minute(self) -> str:
+        return self.name(LEADS_MINUTE)
+
+    def all(self) -> dict[str, TopicSpec]:
+        return {self.name(s): s for s in ALL_TOPICS}

@@ -76,3 +76,15 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``LEADLOOM_*`` variables that rebuild ``settings`` in a child process."""
+    env = {}
+    for name, value in settings.model_dump(mode="json").items():
+        if name == "clickhouse_password":
+            value = settings.clickhouse_password.get_secret_value()
+        elif name in ("data_dir", "cache_dir"):
+            value = Path(value).resolve()  # the child may run elsewhere
+        env[f"LEADLOOM_{name.upper()}"] = str(value)
+    return env

@@ -1,0 +1,1 @@
+"""Stream processing: pure validation/enrichment/aggregation, the Faust app, and the sink."""

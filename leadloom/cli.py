@@ -1,0 +1,197 @@
+"""The ``leadloom`` command (the composition root: the only glue that imports upward).
+
+Every subcommand has ``--help``, prints progress on stderr, exits non-zero with a
+one-line reason on failure and, with ``--json``, prints one JSON object as the last
+line of stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from leadloom.settings import Settings, load_settings
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def progress(message: str) -> None:
+    print(f"leadloom: {message}", file=sys.stderr, flush=True)
+
+
+def emit_json(payload: object) -> None:
+    print(json.dumps(payload, ensure_ascii=False, default=str), flush=True)
+
+
+def _infra(args: argparse.Namespace, settings: Settings) -> int:
+    from infra import kafka_local
+
+    if args.infra_command == "fetch":
+        path = kafka_local.fetch_jars(settings, progress=progress)
+        progress(f"Kafka {settings.kafka_version} jars ready in {path}")
+    elif args.infra_command == "up":
+        state = kafka_local.up(settings, brokers=args.brokers, progress=progress)
+        _print_status(state, args.json)
+    elif args.infra_command == "down":
+        stopped = kafka_local.down(settings, wipe=args.wipe)
+        progress(f"stopped {len(stopped)} broker(s)" + (" and wiped their storage" if args.wipe else ""))
+        if args.json:
+            emit_json({"stopped_pids": stopped})
+    else:
+        _print_status(kafka_local.status(settings), args.json)
+    return 0
+
+
+def _print_status(state: dict, as_json: bool) -> None:
+    if as_json:
+        emit_json(state)
+        return
+    print(f"bootstrap: {state.get('bootstrap')}")
+    for b in state.get("brokers", []):
+        alive = "up" if b.get("alive") else "down"
+        print(f"  broker {b['node_id']}: {alive:4} port {b['port']} "
+              f"controller {b['controller_port']} pid {b.get('pid') or '-'}")
+    topics = state.get("topics") or {}
+    if topics:
+        print(f"topics ({len(topics)}):")
+        for name, partitions in sorted(topics.items()):
+            print(f"  {name}  partitions={partitions}")
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from leadloom.commands.simulate import simulate_and_publish
+
+    report = simulate_and_publish(settings, args.events, args.seed, rate=args.rate,
+                                  truth_path=args.truth, progress=progress)
+    if args.json:
+        emit_json(report)
+    return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.pipeline import Pipeline
+
+    Pipeline(settings, workers=args.workers, progress=progress).run_forever()
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.app import run_worker
+
+    run_worker(settings, loglevel=args.loglevel)
+    return 0
+
+
+def _sql(args: argparse.Namespace, settings: Settings) -> int:
+    from leadloom.store import read_query
+
+    result = read_query(settings, args.query)
+    if args.json:
+        emit_json({"columns": result.columns, "rows": result.rows})
+        return 0
+    print("\t".join(result.columns))
+    for row in result.rows:
+        print("\t".join("" if v is None else str(v) for v in row))
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from leadloom.commands.demo import run_demo
+
+    return run_demo(settings, args, progress=progress, emit_json=emit_json)
+
+
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    from leadloom.commands.bench import run_bench
+
+    return run_bench(settings, args, progress=progress, emit_json=emit_json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="leadloom",
+        description="Streaming lead and order intelligence for trade fairs "
+        "(Kafka -> Faust -> ClickHouse -> Grafana). Configuration: LEADLOOM_* "
+        "environment variables or .env (e.g. LEADLOOM_KAFKA_BOOTSTRAP, "
+        "LEADLOOM_CLICKHOUSE_DSN, LEADLOOM_DATA_DIR, LEADLOOM_NAMESPACE).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    infra = sub.add_parser("infra", help="local Kafka broker(s): fetch, up, down, status")
+    infra_sub = infra.add_subparsers(dest="infra_command", required=True, metavar="ACTION")
+    infra_sub.add_parser("fetch", help="resolve the Kafka broker jars from Maven Central")
+    up = infra_sub.add_parser("up", help="start the local broker(s) (idempotent)")
+    up.add_argument("--brokers", type=int, choices=(1, 3), default=1)
+    up.add_argument("--json", action="store_true", help="print the status as JSON")
+    down = infra_sub.add_parser("down", help="stop the local broker(s)")
+    down.add_argument("--wipe", action="store_true", help="also delete the brokers' storage")
+    down.add_argument("--json", action="store_true")
+    status = infra_sub.add_parser("status", help="brokers, ports, pids, topics and partitions")
+    status.add_argument("--json", action="store_true")
+    infra.set_defaults(handler=_infra)
+
+    sim = sub.add_parser("simulate", help="publish a simulated fair day to the raw topics")
+    sim.add_argument("--events", type=int, default=10_000, help="distinct valid events")
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--rate", type=float, default=None, help="messages per second (default: max)")
+    sim.add_argument("--truth", default=None, help="ground-truth file (default: DATA_DIR/ground_truth.json)")
+    sim.add_argument("--json", action="store_true")
+    sim.set_defaults(handler=_simulate)
+
+    run = sub.add_parser("run", help="stream workers + sink in the foreground until interrupted")
+    run.add_argument("--workers", type=int, default=1, help="stream worker processes")
+    run.set_defaults(handler=_run)
+
+    worker = sub.add_parser("worker", help="one Faust stream worker (run starts these for you)")
+    worker.add_argument("--loglevel", default="warn", choices=("crit", "error", "warn", "info", "debug"))
+    worker.set_defaults(handler=_worker)
+
+    sql = sub.add_parser("sql", help="run a read query on the configured store")
+    sql.add_argument("query", help='e.g. "SELECT count() FROM leadloom.scans FINAL"')
+    sql.add_argument("--json", action="store_true")
+    sql.set_defaults(handler=_sql)
+
+    demo = sub.add_parser(
+        "demo", help="start what is missing, simulate a fair day, run the pipeline, summarise"
+    )
+    demo.add_argument("--events", type=int, default=20_000, help="distinct valid events")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--workers", type=int, default=1)
+    demo.add_argument("--timeout", type=float, default=900, help="seconds to wait for the pipeline")
+    demo.add_argument("--json", action="store_true")
+    demo.set_defaults(handler=_demo)
+
+    bench = sub.add_parser("bench", help="end-to-end throughput and latency vs a bare consumer")
+    bench.add_argument("--events", type=int, default=50_000, help="events for the throughput run")
+    bench.add_argument("--rate", type=float, default=1000, help="offered events/s for latency")
+    bench.add_argument("--latency-seconds", type=float, default=20, help="length of latency run")
+    bench.add_argument("--workers", type=int, default=1)
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(handler=_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        logging.basicConfig(level=settings.log_level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return args.handler(args, settings)
+    except KeyboardInterrupt:
+        progress("interrupted")
+        return 130
+    except Exception as exc:  # every failure ends in one line, not a traceback
+        if os.environ.get("LEADLOOM_DEBUG"):
+            raise
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        print(f"leadloom: error: {reason}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

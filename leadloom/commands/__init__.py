@@ -1,0 +1,1 @@
+"""Composite commands (demo, bench, simulate): the top layer, free to import everything."""

@@ -1,0 +1,173 @@
+"""``leadloom bench``: end-to-end throughput and latency on the real broker and engine.
+
+Phases, in one fresh namespace and a fresh embedded store:
+1. warm-up: a small day through the pipeline, so workers hold their partitions;
+2. throughput: publish ``--events`` as fast as possible; events/s = messages /
+   (time the last row became visible - publish start);
+3. baseline: a bare kafka-python consumer reads the same raw messages; ratio =
+   pipeline / baseline;
+4. latency: events stamped *now* at an offered ``--rate``; latency = first visibility
+   in ClickHouse (``ingested_at``) - event time (``occurred_at``), p50/p95/p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from kafka import KafkaConsumer
+
+from infra import kafka_local
+from leadloom.kafka import bootstrap_list, ensure_topics
+from leadloom.settings import Settings
+from producers.publish import publish
+from producers.simulator import simulate_fair
+from schemas.registry import EVENT_TABLES, RAW_TOPICS
+from streams.pipeline import Pipeline, peak_rss_mb
+
+
+class BenchFailed(RuntimeError):
+    pass
+
+
+def run_bench(
+    settings: Settings,
+    args: argparse.Namespace,
+    progress: Callable[[str], None],
+    emit_json: Callable[[object], None],
+) -> int:
+    started_broker = False
+    if not kafka_local.is_up(settings):
+        progress("starting the local Kafka broker")
+        kafka_local.up(settings, brokers=1, progress=progress)
+        started_broker = True
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    bench_settings = settings.model_copy(update={
+        "namespace": f"{settings.namespace}-bench-{stamp}",
+        "data_dir": settings.data_dir / "bench" / stamp,
+    })
+    pipeline = Pipeline(bench_settings, workers=args.workers, progress=progress)
+    try:
+        ensure_topics(bench_settings)
+        pipeline.start()
+        result = _measure(pipeline, bench_settings, args, progress)
+    finally:
+        pipeline.stop()
+        if started_broker:
+            kafka_local.down(settings)
+    _print(result)
+    if args.json:
+        emit_json(result)
+    return 0
+
+
+def _measure(pipeline: Pipeline, settings: Settings, args: argparse.Namespace,
+             progress: Callable[[str], None]) -> dict:
+    assert pipeline.store is not None
+    query, db = pipeline.store.query, settings.clickhouse_database
+
+    progress("warm-up")
+    publish(simulate_fair(300, seed=1).messages, settings)
+    _wait(pipeline, 300, "warm-up")
+
+    day = simulate_fair(args.events, seed=2).messages
+    progress(f"throughput: publishing {len(day)} messages")
+    t0 = time.time()
+    publish(day, settings)
+    _wait(pipeline, 1800, "throughput run")
+    last_visible = _max_ingested(query, db)
+    events_per_s = len(day) / max(last_visible - t0, 1e-3)
+
+    baseline = _bare_consumer_rate(settings, len(day) + 300 + 0)
+
+    n_latency = int(args.rate * args.latency_seconds)
+    progress(f"latency: {n_latency} events at {args.rate:.0f}/s")
+    probe = [m for m in simulate_fair(n_latency, seed=3).messages if m.kind == "valid"]
+    lat_start = datetime.now(UTC)
+    publish(probe[:n_latency], settings, rate=args.rate, restamp_now=True)
+    _wait(pipeline, 600, "latency run")
+    p50, p95, p99 = _latency(query, db, lat_start)
+
+    rss = {"sink_and_store": peak_rss_mb(os.getpid())}
+    for index, pid in enumerate(pipeline.worker_pids()):
+        rss[f"worker_{index}"] = peak_rss_mb(pid)
+    return {
+        "events": len(day),
+        "events_per_s": round(events_per_s, 1),
+        "latency_ms": {"p50": p50, "p95": p95, "p99": p99},
+        "latency_events": len(probe[:n_latency]),
+        "offered_rate": args.rate,
+        "baseline_events_per_s": round(baseline, 1),
+        "ratio": round(events_per_s / baseline, 3) if baseline else None,
+        "peak_rss_mb": rss,
+        "workers": args.workers,
+    }
+
+
+def _wait(pipeline: Pipeline, timeout_s: float, phase: str) -> None:
+    if not pipeline.wait_idle(timeout_s):
+        raise BenchFailed(f"the pipeline did not finish the {phase} within {timeout_s:.0f}s")
+
+
+def _max_ingested(query, db: str) -> float:  # type: ignore[no-untyped-def]
+    parts = " UNION ALL ".join(
+        f"SELECT max(ingested_at) AS t FROM {db}.{t.name}" for t in EVENT_TABLES
+    )
+    value = query(f"SELECT toUnixTimestamp64Milli(max(t)) FROM ({parts})").rows[0][0]
+    return int(value) / 1000
+
+
+def _latency(query, db: str, since: datetime) -> tuple[float, float, float]:  # type: ignore[no-untyped-def]
+    cutoff = since.strftime("%Y-%m-%d %H:%M:%S")
+    parts = " UNION ALL ".join(
+        f"SELECT event_id, occurred_at, ingested_at FROM {db}.{t.name} "
+        f"WHERE occurred_at >= toDateTime64('{cutoff}', 3, 'UTC')"
+        for t in EVENT_TABLES
+    )
+    sql = (
+        "SELECT quantilesExact(0.5, 0.95, 0.99)(ms) FROM ("
+        "SELECT event_id, dateDiff('millisecond', any(occurred_at), min(ingested_at)) AS ms "
+        f"FROM ({parts}) GROUP BY event_id)"
+    )
+    values = query(sql).rows[0][0]
+    if not values:
+        raise BenchFailed("no latency probe event reached the store")
+    return tuple(float(v) for v in values)  # type: ignore[return-value]
+
+
+def _bare_consumer_rate(settings: Settings, expected: int) -> float:
+    """Raw consume rate of the same topics with a bare kafka-python consumer."""
+    topics = [settings.topics.name(s) for s in RAW_TOPICS]
+    consumer = KafkaConsumer(
+        *topics, bootstrap_servers=bootstrap_list(settings), group_id=None,
+        auto_offset_reset="earliest", enable_auto_commit=False,
+        fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    try:
+        seen, first, last = 0, None, None
+        deadline = time.monotonic() + 300
+        while seen < expected and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500, max_records=10_000).values():
+                if first is None:
+                    first = time.monotonic()
+                seen += len(records)
+                last = time.monotonic()
+        if first is None or last is None or last <= first:
+            return 0.0
+        return seen / (last - first)
+    finally:
+        consumer.close()
+
+
+def _print(result: dict) -> None:
+    lat = result["latency_ms"]
+    print(
+        f"\nend to end: {result['events_per_s']:.0f} events/s over {result['events']} messages; "
+        f"bare consumer {result['baseline_events_per_s']:.0f}/s; ratio {result['ratio']}\n"
+        f"latency at {result['offered_rate']:.0f}/s offered: p50 {lat['p50']:.0f} ms, "
+        f"p95 {lat['p95']:.0f} ms, p99 {lat['p99']:.0f} ms\n"
+        f"peak RSS (MiB): {result['peak_rss_mb']}\n"
+    )

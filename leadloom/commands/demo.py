@@ -1,0 +1,156 @@
+"""``leadloom demo``: infra up + run + simulate + wait + summary, then tidy up.
+
+Each demo runs in a fresh namespace (``<namespace>-demo-<time>``: its own topics,
+consumer groups and Faust app id) and starts from empty tables in the configured
+database, so that a second run works and reports its own day only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from infra import kafka_local
+from leadloom import summary
+from leadloom.commands.simulate import simulate_and_publish
+from leadloom.kafka import admin
+from leadloom.settings import Settings
+from schemas.reference import CLUSTERS_BY_ID
+from streams.pipeline import Pipeline
+
+
+class DemoFailed(RuntimeError):
+    pass
+
+
+def run_demo(
+    settings: Settings,
+    args: argparse.Namespace,
+    progress: Callable[[str], None],
+    emit_json: Callable[[object], None],
+) -> int:
+    started = time.monotonic()
+    started_broker = False
+    if not kafka_local.is_up(settings):
+        progress("starting the local Kafka broker")
+        kafka_local.up(settings, brokers=1, progress=progress)
+        started_broker = True
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    run_settings = settings.model_copy(update={"namespace": f"{settings.namespace}-demo-{stamp}"})
+    _delete_old_demo_topics(settings, keep=run_settings.namespace)
+    pipeline = Pipeline(run_settings, workers=args.workers, progress=progress)
+    try:
+        pipeline.start()
+        assert pipeline.store is not None
+        pipeline.store.truncate_data()
+        sim = simulate_and_publish(run_settings, args.events, args.seed, progress=progress)
+        progress("waiting for the pipeline to store or dead-letter every message")
+        last = [0.0]
+
+        def tick(raw: int, derived: int) -> None:
+            if time.monotonic() - last[0] > 2:
+                last[0] = time.monotonic()
+                progress(f"backlog: {raw} raw messages, {max(derived, 0)} rows to store")
+
+        if not pipeline.wait_idle(args.timeout, on_tick=tick):
+            raise DemoFailed(f"the pipeline did not finish within {args.timeout:.0f}s")
+        report = _report(pipeline, run_settings, sim, started)
+    finally:
+        pipeline.stop()
+        if started_broker:
+            progress("stopping the local Kafka broker")
+            kafka_local.down(settings)
+    _print_summary(report)
+    if args.json:
+        emit_json(report)
+    problems = _mismatches(report)
+    if problems:
+        raise DemoFailed("counts differ from the ground truth: " + "; ".join(problems))
+    return 0
+
+
+def _report(pipeline: Pipeline, settings: Settings, sim: dict, started: float) -> dict:
+    import json
+    from pathlib import Path
+
+    assert pipeline.store is not None
+    query, db = pipeline.store.query, settings.clickhouse_database
+    truth = json.loads(Path(str(sim["ground_truth"])).read_text())
+    stored = summary.events_stored(query, db)
+    dead = summary.dead_letters_by_reason(query, db)
+    return {
+        "namespace": settings.namespace,
+        "events_produced": sim["events_produced"],
+        "duplicates_resent": sim["duplicates_resent"],
+        "malformed_sent": sim["malformed_sent"],
+        "late_events": sim["late_events"],
+        "expected_valid_events": sim["expected_valid_events"],
+        "events_stored": sum(stored.values()),
+        "events_stored_by_table": stored,
+        "dead_letters": sum(dead.values()),
+        "dead_letters_by_reason": dead,
+        "expected_dead_letters_by_reason": truth["malformed_by_reason"],
+        "buyers_resolved": summary.badges_seen(query, db),
+        "expected_distinct_buyers": truth["distinct_buyers"],
+        "leads_by_cluster": summary.leads_by_cluster(query, db),
+        "stream_leads_by_cluster": summary.stream_leads_by_cluster(query, db),
+        "expected_leads_by_cluster": truth["expected_by_cluster"],
+        "worker_restarts": pipeline.restarts,
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+
+
+def _mismatches(report: dict) -> list[str]:
+    problems = []
+    if report["events_stored"] != report["expected_valid_events"]:
+        problems.append(f"events_stored {report['events_stored']} != "
+                        f"expected {report['expected_valid_events']}")
+    if report["dead_letters"] != report["malformed_sent"]:
+        problems.append(f"dead_letters {report['dead_letters']} != "
+                        f"malformed_sent {report['malformed_sent']}")
+    expected = report["expected_leads_by_cluster"]
+    for cluster, counts in expected.items():
+        got = report["leads_by_cluster"].get(cluster, {})
+        streamed = report["stream_leads_by_cluster"].get(cluster, {})
+        for key, value in counts.items():
+            if got.get(key) != value:
+                problems.append(f"{cluster}.{key} stored {got.get(key)} != {value}")
+            if key in streamed and streamed[key] != value:
+                problems.append(f"{cluster}.{key} streamed {streamed[key]} != {value}")
+    return problems
+
+
+def _print_summary(report: dict) -> None:
+    print(f"\nLeads per cluster ({report['namespace']}):")
+    print(f"  {'cluster':<12}{'name':<10}{'scans':>8}{'inquiries':>11}"
+          f"{'procurement':>13}{'badges':>8}")
+    for cluster, c in sorted(report["leads_by_cluster"].items(),
+                             key=lambda kv: -kv[1]["scans"]):
+        name = CLUSTERS_BY_ID[cluster].name_zh if cluster in CLUSTERS_BY_ID else "?"
+        print(f"  {cluster:<12}{name:<10}{c['scans']:>8}{c['inquiries']:>11}"
+              f"{c['procurement_steps']:>13}{c['distinct_badges']:>8}")
+    print("\nDead letters by reason:")
+    for reason, n in report["dead_letters_by_reason"].items():
+        print(f"  {reason:<20}{n:>6}")
+    print(
+        f"\nproduced {report['events_produced']} messages ({report['duplicates_resent']} resends,"
+        f" {report['malformed_sent']} malformed); stored {report['events_stored']} distinct"
+        f" events of {report['expected_valid_events']} expected; {report['dead_letters']} dead"
+        f" letters; {report['buyers_resolved']} badges; {report['elapsed_s']} s\n"
+    )
+
+
+def _delete_old_demo_topics(settings: Settings, keep: str) -> None:
+    """Best effort: earlier demo namespaces' topics are of no further use."""
+    prefix = f"{settings.namespace}-demo-"
+    client = admin(settings)
+    try:
+        old = [t for t in client.list_topics() if t.startswith(prefix) and not t.startswith(keep)]
+        if old:
+            client.delete_topics(old)
+    except Exception:  # noqa: BLE001 - leftover topics are harmless
+        pass
+    finally:
+        client.close()

@@ -1,0 +1,21 @@
+"""Why a message became a dead letter: the reason codes are a contract.
+
+The stream workers set them, the simulator predicts them in its ground truth,
+dashboards group by them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    BAD_JSON = "bad_json"  # not UTF-8 or not parseable JSON
+    NOT_AN_OBJECT = "not_an_object"  # JSON, but not an object
+    OVERSIZED = "oversized"  # larger than the configured max_message_bytes
+    MISSING_FIELD = "missing_field"  # a required field is absent
+    INVALID_FIELD = "invalid_field"  # wrong type, bad value, unexpected field
+    WRONG_TOPIC = "wrong_topic"  # unknown event_type, or one that belongs to another topic
+    UNKNOWN_CLUSTER = "unknown_cluster"
+    UNKNOWN_BOOTH = "unknown_booth"
+    UNKNOWN_EXHIBITOR = "unknown_exhibitor"

@@ -1,0 +1,152 @@
+"""Project accepted events and rejections onto ClickHouse table rows (JSON-ready dicts).
+
+Pure. Column names come from the registry; the sink passes these rows through to
+``JSONEachRow`` inserts untouched. Personal data (names, email, phone, WeChat id)
+leaves this module only hashed or masked, and only for buyers who consented
+(DESIGN.md invariant 8).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from schemas.events import (
+    ContactFields,
+    Event,
+    InquiryEvent,
+    ProcurementEvent,
+    ProfileEvent,
+    RegistrationEvent,
+    ScanEvent,
+)
+from schemas.registry import TABLE_BY_EVENT_TYPE
+from streams.validate import Enrichment, Rejected
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where a message was read: ``topic[partition]@offset``."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+def table_for(event: Event) -> str:
+    return TABLE_BY_EVENT_TYPE[event.event_type].name
+
+
+def event_row(event: Event, enrichment: Enrichment, source: SourceRef) -> dict[str, object]:
+    """The row of ``event`` in its raw event table (see registry ``TABLE_BY_EVENT_TYPE``)."""
+    row: dict[str, object] = {
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "fair_id": event.fair_id,
+        "occurred_at": _ts(event.occurred_at),
+        "received_at": _ts(event.received_at),
+        "source_channel": event.source.channel,
+        "source_device": event.source.device_id or "",
+        "source_topic": source.topic,
+        "source_partition": source.partition,
+        "source_offset": source.offset,
+    }
+    p = event.payload
+    if isinstance(event, ScanEvent):
+        row.update(
+            badge_id=p.badge_id, booth_id=p.booth_id, scanner_device=p.scanner_device,
+            staff_id=p.staff_id or "", method=p.method, rating=p.rating or "",
+            note=p.note or "",
+        )
+    elif isinstance(event, RegistrationEvent):
+        row.update(badge_id=p.badge_id, buyer_type=p.buyer_type, **_contact(p))
+    elif isinstance(event, InquiryEvent):
+        row.update(
+            categories=list(p.categories), quantity=p.quantity, budget=_dec(p.budget),
+            currency=p.currency, lead_time_days=p.lead_time_days, language=p.language,
+            channel=p.channel, **_contact(p),
+        )
+    elif isinstance(event, ProcurementEvent):
+        row.update(
+            step=p.step, buyer_ref=p.buyer_ref, category=p.category or "",
+            quantity=p.quantity, value=_dec(p.value), currency=p.currency,
+        )
+    elif isinstance(event, ProfileEvent):
+        row.update(
+            categories=list(p.categories), crafts=list(p.crafts),
+            monthly_capacity=p.monthly_capacity, moq=p.moq,
+            lead_time_days=p.lead_time_days, certifications=list(p.certifications),
+        )
+    if not isinstance(event, RegistrationEvent):
+        row.update(
+            cluster_id=enrichment.cluster_id or "",
+            pavilion_id=enrichment.pavilion_id or "",
+            exhibitor_id=enrichment.exhibitor_id or "",
+        )
+    return row
+
+
+def dead_letter_row(
+    rejected: Rejected, source: SourceRef, raw: bytes | None, failed_at: datetime
+) -> dict[str, object]:
+    """The ``dead_letters`` row: reason, source coordinates and the raw bytes (base64)."""
+    raw = raw or b""
+    row = {
+        "source_topic": source.topic,
+        "source_partition": source.partition,
+        "source_offset": source.offset,
+        "reason": rejected.reason.value,
+        "detail": rejected.detail,
+        "event_id": rejected.event_id or "",
+        "raw_size": len(raw),
+        "raw_base64": base64.b64encode(raw).decode("ascii"),
+        "failed_at": _ts(failed_at),
+    }
+    return row
+
+
+def _contact(p: ContactFields) -> dict[str, object]:
+    consented = p.consent
+    return {
+        "consent": consented,
+        "name_masked": mask_name(p.full_name) if consented else "",
+        "email_hash": pseudonym(p.email.strip().lower()) if consented and p.email else "",
+        "phone_hash": pseudonym(_digits(p.phone)) if consented and p.phone else "",
+        "wechat_hash": pseudonym(p.wechat_id.strip()) if consented and p.wechat_id else "",
+        "company": p.company or "",
+        "country": p.country or "",
+        "province": p.province or "",
+        "city": p.city or "",
+    }
+
+
+def pseudonym(value: str) -> str:
+    """A stable, non-reversible token for a personal identifier (SHA-256, 16 bytes hex)."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
+
+
+def mask_name(name: str | None) -> str:
+    """Keep the first character of each word: ``王小明`` -> ``王**``, ``Li Na`` -> ``L* N*``."""
+    if not name:
+        return ""
+    words = name.split()
+    if len(words) == 1:
+        return name[0] + "*" * (len(name) - 1)
+    return " ".join(w[0] + "*" * (len(w) - 1) for w in words)
+
+
+def _digits(phone: str) -> str:
+    return "".join(ch for ch in phone if ch.isdigit())
+
+
+def _ts(value: datetime) -> str:
+    return value.isoformat(timespec="milliseconds")
+
+
+def _dec(value: object) -> str | None:
+    return None if value is None else str(value)

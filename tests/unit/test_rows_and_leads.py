@@ -1,0 +1,84 @@
+"""Table rows and the leads aggregate: idempotent, exact, private."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from schemas.deadletter import Reason
+from schemas.registry import DEAD_LETTER_TABLE, LEADS_MINUTE_PARTS, TABLE_BY_EVENT_TYPE
+from streams.leads import PartKey, add, minute_of, part_row
+from streams.rows import SourceRef, dead_letter_row, event_row, mask_name
+from streams.validate import Accepted, Rejected, validate
+from tests.factories import events as f
+
+SOURCE = SourceRef("t.raw.scans", 3, 42)
+
+
+def accept(doc: dict) -> Accepted:
+    outcome = validate(f.encode(doc), doc["event_type"], 65536)
+    assert isinstance(outcome, Accepted), outcome
+    return outcome
+
+
+def test_every_event_row_fills_exactly_its_tables_columns() -> None:
+    for doc in (f.scan(), f.inquiry(), f.procurement(), f.registration()):
+        accepted = accept(doc)
+        row = event_row(accepted.event, accepted.enrichment, SOURCE)
+        columns = set(TABLE_BY_EVENT_TYPE[doc["event_type"]].columns) - {"ingested_at"}
+        assert set(row) == columns, doc["event_type"]
+        assert row["source_topic"] == "t.raw.scans" and row["source_offset"] == 42
+
+
+def test_personal_data_is_hashed_or_masked_and_only_with_consent() -> None:
+    accepted = accept(f.registration())
+    row = event_row(accepted.event, accepted.enrichment, SOURCE)
+    assert row["name_masked"] == "L* N*"
+    assert "Example" not in str(row) and "138" not in str(row)
+    assert len(row["email_hash"]) == 32
+    no_consent = accept(f.registration(consent=False))
+    row = event_row(no_consent.event, no_consent.enrichment, SOURCE)
+    assert row["email_hash"] == row["phone_hash"] == row["name_masked"] == ""
+
+
+def test_names_are_masked_per_word() -> None:
+    assert mask_name("王小明") == "王**"
+    assert mask_name("Wang Xiao Ming") == "W*** X*** M***"
+    assert mask_name(None) == ""
+
+
+def test_dead_letter_row_keeps_raw_bytes_and_source() -> None:
+    import base64
+
+    raw = b"\xffnot json"
+    row = dead_letter_row(Rejected(Reason.BAD_JSON, "bad"), SOURCE, raw, datetime.now(UTC))
+    assert set(row) == set(DEAD_LETTER_TABLE.columns) - {"ingested_at"}
+    assert base64.b64decode(row["raw_base64"]) == raw and row["raw_size"] == len(raw)
+
+
+def test_adding_the_same_event_twice_counts_once() -> None:
+    state, changed = add(None, "e1", "b1")
+    assert changed
+    again, changed_again = add(state, "e1", "b1")
+    assert not changed_again and again == state
+    state, _ = add(state, "e2", "b1")
+    state, _ = add(state, "e3", "b2")
+    key = PartKey("keqiao", "2026-03-26 02:15:00", "t.raw.scans", 3)
+    row = part_row(key, "scans", state, datetime.now(UTC))
+    assert (row["scans"], row["inquiries"], row["distinct_badges"]) == (3, 0, 2)
+    assert set(row) == set(LEADS_MINUTE_PARTS.columns)
+
+
+def test_versions_only_grow_as_events_arrive() -> None:
+    key = PartKey("humen", "2026-03-26 06:00:00", "t.raw.scans", 0)
+    state, versions = None, []
+    for n, badge in enumerate(["a", "a", "b", "c", "a"]):
+        state, _ = add(state, f"e{n % 4}", badge)
+        versions.append(part_row(key, "scans", state, datetime.now(UTC))["version"])
+    assert versions == sorted(versions)
+
+
+def test_late_events_count_in_their_event_time_minute() -> None:
+    late = datetime(2026, 3, 26, 2, 15, 59, tzinfo=UTC)
+    assert minute_of(late) == "2026-03-26 02:15:00"
+    shanghai = datetime.fromisoformat("2026-03-26T10:15:59+08:00")
+    assert minute_of(shanghai) == "2026-03-26 02:15:00"

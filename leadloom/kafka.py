@@ -89,7 +89,7 @@ def consumer_lag(settings: Settings, group: str, topics: list[str]) -> int:
     client = admin(settings)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_list(settings), enable_auto_commit=False)
     try:
-        committed = client.list_consumer_group_offsets(group)
+        committed = client.list_group_offsets(group).get(group, {})
         partitions = [
             TopicPartition(t, p)
             for t in topics

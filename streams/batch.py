@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from streams.leads import LEAD_KIND_BY_EVENT_TYPE, PartKey, add, minute_of, part_row
+from streams.leads import LEAD_KIND_BY_EVENT_TYPE, MinuteState, minute_of, part_row, state_key
 from streams.rows import SourceRef, dead_letter_row, event_row, table_for
 from streams.validate import Accepted, validate
 
@@ -43,6 +43,17 @@ class BatchOutput:
     snapshots: list[bytes] = field(default_factory=list)
 
 
+@dataclass
+class _Touched:
+    state: MinuteState
+    source: RawMessage
+    minute: str
+    kind: str
+    owner_index: int
+    clusters: set[str] = field(default_factory=set)
+    changed: bool = False
+
+
 def process_batch(
     messages: Iterable[RawMessage],
     event_type_of_topic: dict[str, str],
@@ -53,8 +64,7 @@ def process_batch(
     """Validate, enrich and aggregate ``messages``; ``get_state`` reads the leads table."""
     now = now or datetime.now(UTC)
     out = BatchOutput()
-    states: dict[str, dict | None] = {}
-    kinds: dict[str, tuple[PartKey, str]] = {}
+    touched: dict[str, _Touched] = {}
     for index, msg in enumerate(messages):
         source = SourceRef(msg.topic, msg.partition, msg.offset)
         outcome = validate(msg.value, event_type_of_topic[msg.topic], max_bytes)
@@ -69,21 +79,24 @@ def process_batch(
         cluster_id = outcome.enrichment.cluster_id
         if kind is None or cluster_id is None:
             continue
-        part = PartKey(cluster_id, minute_of(event.occurred_at), msg.topic, msg.partition)
-        key = part.encode()
-        if key not in states:
-            states[key] = get_state(key)
-        state, changed = add(states[key], event.event_id, getattr(event.payload, "badge_id", None))
-        states[key] = state
-        if changed:
-            out.state_updates[key] = StateUpdate(state, index)
-        kinds[key] = (part, kind)
-    # Every touched entry re-sends its snapshot, even when unchanged: after a crash the
-    # state may have survived while its snapshot did not.
-    for key, (part, kind) in kinds.items():
-        state = states[key]
-        assert state is not None
-        out.snapshots.append(orjson.dumps(part_row(part, kind, state, now)))
+        minute = minute_of(event.occurred_at)
+        key = state_key(msg.topic, msg.partition, minute)
+        entry = touched.get(key)
+        if entry is None:
+            entry = _Touched(MinuteState.load(get_state(key)), msg, minute, kind, index)
+            touched[key] = entry
+        badge = getattr(event.payload, "badge_id", None)
+        entry.changed |= entry.state.add(cluster_id, event.event_id, badge)
+        entry.clusters.add(cluster_id)
+    for key, entry in touched.items():
+        if entry.changed:
+            out.state_updates[key] = StateUpdate(entry.state.dump(), entry.owner_index)
+        # Every touched cluster re-sends its snapshot, even when unchanged: after a crash
+        # the state may have survived while its snapshot did not.
+        for cluster_id in sorted(entry.clusters):
+            row = part_row(entry.source.topic, entry.source.partition, entry.minute,
+                           cluster_id, entry.kind, entry.state, now)
+            out.snapshots.append(orjson.dumps(row))
     return out
 
 

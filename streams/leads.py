@@ -1,19 +1,23 @@
 """Leads per cluster per event-time minute: the pure state behind the Faust table.
 
-Delivery is at least once, so the state must be safe to apply twice. Each state
-entry keeps the *sets* of event ids and badge ids it has counted, and counts are
-their sizes: reprocessing an event after a crash, or a scanner's resend, changes
-nothing. One entry belongs to one source partition (its key says which), so the
-per-partition parts add up to exact totals; raw scans are keyed by badge id, so a
-badge lives on one partition and distinct badges add up too.
+Delivery is at least once, so the state must be safe to apply twice. Each state entry
+keeps the *sets* of event ids and badge ids it has counted, and counts are their sizes:
+reprocessing an event after a crash, or a scanner's resend, changes nothing.
 
-The entry's ``version`` is the number of distinct events it has counted. It only
-grows, so the ClickHouse table keeps the latest part with ReplacingMergeTree(version).
+One entry covers one (source topic, source partition, event-time minute) and holds every
+cluster seen there. Entries belong to one source partition (their key says which), so the
+per-partition parts add up to exact totals; raw scans are keyed by badge id, so a badge
+lives on one partition and distinct badges add up too. Keying by minute rather than by
+(cluster, minute) keeps the number of changelog writes per batch small: a batch spans
+few minutes but many clusters.
+
+A part's ``version`` is the number of distinct events plus badges counted. It only grows,
+so the ClickHouse table keeps the latest part with ReplacingMergeTree(version).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 # Which counter an event type feeds; other types are not leads.
@@ -24,48 +28,63 @@ LEAD_KIND_BY_EVENT_TYPE = {
 }
 
 
-@dataclass(frozen=True)
-class PartKey:
-    cluster_id: str
-    minute: str  # "YYYY-MM-DD HH:MM:00", UTC, event time
-    source_topic: str
-    source_partition: int
-
-    def encode(self) -> str:
-        return f"{self.source_topic}|{self.source_partition}|{self.cluster_id}|{self.minute}"
-
-
 def minute_of(occurred_at: datetime) -> str:
     """The UTC event-time minute: late events count in the window they happened in."""
     return occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:00")
 
 
-def add(state: dict | None, event_id: str, badge_id: str | None) -> tuple[dict, bool]:
-    """Count ``event_id`` (and ``badge_id``) into ``state``; return (state, changed)."""
-    events: list[str] = list(state["events"]) if state else []
-    badges: list[str] = list(state["badges"]) if state else []
-    changed = False
-    if event_id not in events:
-        events.append(event_id)
-        changed = True
-    if badge_id and badge_id not in badges:
-        badges.append(badge_id)
-        changed = True
-    return {"events": events, "badges": badges}, changed
+def state_key(source_topic: str, source_partition: int, minute: str) -> str:
+    return f"{source_topic}|{source_partition}|{minute}"
 
 
-def part_row(key: PartKey, kind: str, state: dict, updated_at: datetime) -> dict[str, object]:
-    """The ``leads_minute_parts`` row that represents ``state`` now."""
+@dataclass
+class MinuteState:
+    """Working form of one entry: per cluster, the sets counted so far."""
+
+    events: dict[str, set[str]] = field(default_factory=dict)
+    badges: dict[str, set[str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, stored: dict | None) -> MinuteState:
+        state = cls()
+        for cluster, sets in (stored or {}).items():
+            state.events[cluster] = set(sets["events"])
+            state.badges[cluster] = set(sets["badges"])
+        return state
+
+    def add(self, cluster_id: str, event_id: str, badge_id: str | None) -> bool:
+        """Count the event (and badge); return whether anything changed."""
+        events = self.events.setdefault(cluster_id, set())
+        badges = self.badges.setdefault(cluster_id, set())
+        changed = event_id not in events or (badge_id is not None and badge_id not in badges)
+        events.add(event_id)
+        if badge_id is not None:
+            badges.add(badge_id)
+        return changed
+
+    def dump(self) -> dict:
+        """The table value: sorted lists, so equal states serialise identically."""
+        return {
+            c: {"events": sorted(self.events[c]), "badges": sorted(self.badges[c])}
+            for c in sorted(self.events)
+        }
+
+
+def part_row(
+    source_topic: str, source_partition: int, minute: str, cluster_id: str, kind: str,
+    state: MinuteState, updated_at: datetime,
+) -> dict[str, object]:
+    """The ``leads_minute_parts`` row for one cluster of an entry, as it stands now."""
     counts = {k: 0 for k in LEAD_KIND_BY_EVENT_TYPE.values()}
-    counts[kind] = len(state["events"])
+    events, badges = len(state.events[cluster_id]), len(state.badges[cluster_id])
+    counts[kind] = events
     return {
-        "cluster_id": key.cluster_id,
-        "minute": key.minute,
-        "source_topic": key.source_topic,
-        "source_partition": key.source_partition,
+        "cluster_id": cluster_id,
+        "minute": minute,
+        "source_topic": source_topic,
+        "source_partition": source_partition,
         **counts,
-        "distinct_badges": len(state["badges"]),
-        "version": len(state["events"]) + len(state["badges"]),
+        "distinct_badges": badges,
+        "version": events + badges,
         "updated_at": updated_at.isoformat(timespec="milliseconds"),
     }
-

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
+
 from schemas.deadletter import Reason
 from schemas.registry import DEAD_LETTER_TABLE, LEADS_MINUTE_PARTS, TABLE_BY_EVENT_TYPE
-from streams.leads import PartKey, add, minute_of, part_row
+from streams.leads import MinuteState, minute_of, part_row
 from streams.rows import SourceRef, dead_letter_row, event_row, mask_name
 from streams.validate import Accepted, Rejected, validate
 from tests.factories import events as f
 
 SOURCE = SourceRef("t.raw.scans", 3, 42)
+NOW = datetime(2026, 3, 26, 3, 0, tzinfo=UTC)
 
 
 def accept(doc: dict) -> Accepted:
@@ -56,24 +59,32 @@ def test_dead_letter_row_keeps_raw_bytes_and_source() -> None:
 
 
 def test_adding_the_same_event_twice_counts_once() -> None:
-    state, changed = add(None, "e1", "b1")
-    assert changed
-    again, changed_again = add(state, "e1", "b1")
-    assert not changed_again and again == state
-    state, _ = add(state, "e2", "b1")
-    state, _ = add(state, "e3", "b2")
-    key = PartKey("keqiao", "2026-03-26 02:15:00", "t.raw.scans", 3)
-    row = part_row(key, "scans", state, datetime.now(UTC))
+    state = MinuteState()
+    assert state.add("keqiao", "e1", "b1")
+    assert not state.add("keqiao", "e1", "b1")
+    state.add("keqiao", "e2", "b1")
+    state.add("keqiao", "e3", "b2")
+    state.add("humen", "e4", "b3")
+    row = part_row("t.raw.scans", 3, "2026-03-26 02:15:00", "keqiao", "scans", state, NOW)
     assert (row["scans"], row["inquiries"], row["distinct_badges"]) == (3, 0, 2)
     assert set(row) == set(LEADS_MINUTE_PARTS.columns)
 
 
+def test_state_survives_its_table_round_trip() -> None:
+    state = MinuteState()
+    for n, badge in enumerate(["a", "b", "a"]):
+        state.add("keqiao", f"e{n}", badge)
+    stored = orjson.loads(orjson.dumps(state.dump()))
+    again = MinuteState.load(stored)
+    assert again == state
+    assert not again.add("keqiao", "e0", "a")
+
+
 def test_versions_only_grow_as_events_arrive() -> None:
-    key = PartKey("humen", "2026-03-26 06:00:00", "t.raw.scans", 0)
-    state, versions = None, []
+    state, versions = MinuteState(), []
     for n, badge in enumerate(["a", "a", "b", "c", "a"]):
-        state, _ = add(state, f"e{n % 4}", badge)
-        versions.append(part_row(key, "scans", state, datetime.now(UTC))["version"])
+        state.add("humen", f"e{n % 4}", badge)
+        versions.append(part_row("t", 0, "m", "humen", "scans", state, NOW)["version"])
     assert versions == sorted(versions)
 
 

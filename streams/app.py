@@ -62,6 +62,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_every=5000,
         broker_commit_interval=0.5,
         stream_buffer_maxsize=8192,
+        broker_max_poll_records=4000,
         producer_linger_ms=5,
         producer_max_batch_size=512 * 1024,
         producer_max_request_size=4 * 1024 * 1024,

@@ -1,0 +1,84 @@
+"""The ``leadloom`` command as a user runs it: a fresh broker, the demo, sql, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port_pair
+
+pytestmark = pytest.mark.e2e
+
+LEADLOOM = str(Path(sys.executable).with_name("leadloom"))
+
+
+@pytest.fixture(scope="module")
+def user_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    port = free_port_pair(start=49092)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADLOOM_")}
+    env.update(
+        LEADLOOM_KAFKA_BOOTSTRAP=f"127.0.0.1:{port}",
+        LEADLOOM_DATA_DIR=str(tmp_path_factory.mktemp("user-data")),
+    )
+    return env
+
+
+def leadloom(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([LEADLOOM, *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def port_open(bootstrap: str) -> bool:
+    host, port = bootstrap.split(":")
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, int(port))) == 0
+
+
+def test_demo_counts_equal_the_ground_truth_and_it_cleans_up(user_env: dict[str, str]) -> None:
+    for run in range(2):  # a second run works too
+        done = leadloom(user_env, "demo", "--events", "5000", "--seed", str(3 + run), "--json")
+        assert done.returncode == 0, done.stderr[-2000:]
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        truth = json.loads(Path(user_env["LEADLOOM_DATA_DIR"], "ground_truth.json").read_text())
+        assert report["events_stored"] == report["expected_valid_events"] == \
+            truth["expected_valid_events"]
+        assert report["dead_letters"] == report["malformed_sent"] == truth["malformed_sent"] > 0
+        assert report["events_produced"] == truth["events_produced"]
+        assert report["duplicates_resent"] == truth["duplicates_resent"] > 0
+        assert report["leads_by_cluster"] == truth["expected_by_cluster"]
+        for key in ("buyers_resolved", "elapsed_s"):
+            assert key in report
+        assert "Leads per cluster" in done.stdout
+        # the demo started the broker, so it stopped it: nothing left running
+        assert not port_open(user_env["LEADLOOM_KAFKA_BOOTSTRAP"])
+        status = leadloom(user_env, "infra", "status", "--json")
+        assert status.returncode == 0
+        assert not any(b["alive"] for b in json.loads(status.stdout.splitlines()[-1])["brokers"])
+    # leadloom sql on the store the demo left behind agrees with its report
+    sql = leadloom(user_env, "sql", "SELECT uniqExact(event_id) FROM leadloom.scans", "--json")
+    assert sql.returncode == 0, sql.stderr
+    assert json.loads(sql.stdout.splitlines()[-1])["rows"] == [
+        [truth["expected_by_type"]["booth_scan"]]
+    ]
+
+
+def test_failures_exit_non_zero_with_a_one_line_reason(user_env: dict[str, str]) -> None:
+    bad_sql = leadloom(user_env, "sql", "DROP TABLE leadloom.scans")
+    assert bad_sql.returncode != 0
+    assert bad_sql.stderr.strip().count("\n") == 0 and "read queries" in bad_sql.stderr
+    no_broker = leadloom(user_env, "simulate", "--events", "100", timeout=120)
+    assert no_broker.returncode != 0
+    assert no_broker.stderr.strip().splitlines()[-1].startswith("leadloom: error:")
+
+
+def test_every_subcommand_has_help(user_env: dict[str, str]) -> None:
+    for command in ("demo", "run", "infra", "sql", "bench", "simulate", "worker"):
+        shown = leadloom(user_env, command, "--help", timeout=60)
+        assert shown.returncode == 0 and "usage: leadloom" in shown.stdout, command

@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from leadloom.settings import Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
+_FAUST_LEVELS = {"CRITICAL": "crit", "ERROR": "error", "WARNING": "warn", "INFO": "info",
+                 "DEBUG": "debug"}
 
 
 def progress(message: str) -> None:
@@ -82,7 +84,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from streams.app import run_worker
 
-    run_worker(settings, loglevel=args.loglevel)
+    level = args.loglevel or _FAUST_LEVELS.get(settings.log_level.upper(), "warn")
+    run_worker(settings, loglevel=level)
     return 0
 
 
@@ -147,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
 
     worker = sub.add_parser("worker", help="one Faust stream worker (run starts these for you)")
-    worker.add_argument("--loglevel", default="warn", choices=("crit", "error", "warn", "info", "debug"))
+    worker.add_argument("--loglevel", default=None, choices=sorted(set(_FAUST_LEVELS.values())),
+                        help="default: from LEADLOOM_LOG_LEVEL")
     worker.set_defaults(handler=_worker)
 
     sql = sub.add_parser("sql", help="run a read query on the configured store")

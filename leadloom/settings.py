@@ -38,6 +38,9 @@ class Settings(BaseSettings):
         "", description="chdb:///path (embedded, default under data_dir) or http(s)://host:port"
     )
     clickhouse_database: str = "leadloom"
+    clickhouse_cluster: str = Field(
+        "", description="server only: run migrations ON CLUSTER with replicated engines"
+    )
     clickhouse_password: SecretStr = SecretStr("")
     cache_dir: Path = Field(default_factory=_default_cache_dir)
     kafka_version: str = "4.1.2"

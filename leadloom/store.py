@@ -58,7 +58,8 @@ def connect(settings: Settings) -> Client:
         client = clickhouse_connect.get_client(
             dsn=dsn, password=settings.clickhouse_password.get_secret_value() or url.password
         )
-    client.command(f"CREATE DATABASE IF NOT EXISTS {settings.clickhouse_database}")
+    cluster = f" ON CLUSTER '{settings.clickhouse_cluster}'" if settings.clickhouse_cluster else ""
+    client.command(f"CREATE DATABASE IF NOT EXISTS {settings.clickhouse_database}{cluster}")
     return client
 
 
@@ -73,13 +74,36 @@ def migration_files() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def migrate(client: Client, database: str) -> list[int]:
-    """Apply the migrations not yet recorded; every statement is itself idempotent."""
-    client.command(
+def on_cluster(statement: str, cluster: str) -> str:
+    """The ClickHouse-cluster variant of one migration statement.
+
+    Tables become replicated on every node of ``cluster`` (``ON CLUSTER``, and
+    ``Replicated*MergeTree`` with the server's default replica path); views are created on
+    every node. The data is replicated, not sharded: ReplacingMergeTree collapses duplicates
+    only within one shard, and a fair's volume fits one shard comfortably.
+    """
+    statement = re.sub(
+        r"^(CREATE (?:TABLE|VIEW) IF NOT EXISTS \S+)",
+        lambda m: f"{m.group(1)} ON CLUSTER '{cluster}'",
+        statement,
+        flags=re.M,
+    )
+    return re.sub(r"ENGINE = (\w*MergeTree)", r"ENGINE = Replicated\1", statement)
+
+
+def migrate(client: Client, database: str, cluster: str = "") -> list[int]:
+    """Apply the migrations not yet recorded; every statement is itself idempotent.
+
+    With ``cluster`` set (``LEADLOOM_CLICKHOUSE_CLUSTER``), the cluster variants run.
+    """
+    def adapt(statement: str) -> str:
+        return on_cluster(statement, cluster) if cluster else statement
+
+    client.command(adapt(
         f"CREATE TABLE IF NOT EXISTS {database}.{SCHEMA_MIGRATIONS.name} "
         "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
         "ENGINE = ReplacingMergeTree ORDER BY version"
-    )
+    ))
     done = {
         r[0]
         for r in client.query(
@@ -91,7 +115,7 @@ def migrate(client: Client, database: str) -> list[int]:
         if version in done:
             continue
         for statement in split_statements(sql.replace("{database}", database)):
-            client.command(statement)
+            client.command(adapt(statement))
         client.insert(
             f"{database}.{SCHEMA_MIGRATIONS.name}", [[version, name]],
             column_names=["version", "name"],
@@ -116,7 +140,7 @@ class Store:
             self._lock_file = _acquire_owner_lock(settings)
         self.client = connect(settings)
         self._mutex = threading.Lock()  # one engine handle, used from two threads
-        migrate(self.client, self.database)
+        migrate(self.client, self.database, settings.clickhouse_cluster)
 
     def insert_json_rows(self, table: str, rows: list[bytes]) -> None:
         """Insert JSON rows (one object each) as JSONEachRow; unknown keys are ignored."""

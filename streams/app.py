@@ -26,12 +26,14 @@ from schemas.registry import LEADS_STATE_TABLE, RAW_PARTITIONS, RAW_TOPICS
 from faust.streams import _current_event
 from faust.types import EventT
 from streams.batch import RawMessage, chunk_rows, process_batch
+from streams.offsets import GuardedTransport, heal_holes, stuck_partitions
 
 log = logging.getLogger(__name__)
 
 AGENT_NAME = "validate-enrich-aggregate"
 BATCH_MAX = 2000
 BATCH_WITHIN_S = 0.05
+HEAL_INTERVAL_S = 5.0
 
 
 def _set_in_partition_of(table: faust.Table, event: EventT, key: str, value: dict) -> None:
@@ -68,8 +70,12 @@ def create_app(settings: Settings) -> faust.App:
         producer_max_request_size=4 * 1024 * 1024,
         consumer_max_fetch_size=8 * 1024 * 1024,
         table_standby_replicas=0,
+        # A crashed worker holds its partitions until its session expires: keep that short.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
         datadir=str(settings.data_dir / "faust"),
     )
+    app.transport = GuardedTransport(app.conf.broker_consumer, app)
     event_type_of = {topics.name(spec): spec.value_schema for spec in RAW_TOPICS}
     raw = app.topic(*event_type_of, key_type=bytes, value_type=bytes,
                     key_serializer="raw", value_serializer="raw")
@@ -103,6 +109,17 @@ def create_app(settings: Settings) -> faust.App:
                 await leads_out.send(value=block)
             if out.dead_letters:
                 log.info("%d dead letter(s) in a batch of %d", len(out.dead_letters), len(events))
+
+    suspects: dict = {}
+
+    @app.timer(HEAL_INTERVAL_S)
+    async def heal_stuck_commits() -> None:
+        # A partition is healed only if it is stuck at the same offset on two checks
+        # in a row: a hole that in-flight batches will fill resolves itself first.
+        nonlocal suspects
+        consumer = app.consumer
+        await heal_holes(consumer, suspects)  # type: ignore[arg-type]
+        suspects = stuck_partitions(consumer, event_type_of)  # type: ignore[arg-type]
 
     return app
 

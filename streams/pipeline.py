@@ -9,6 +9,7 @@ last durable point without loss (the writes it repeats are idempotent).
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -40,6 +41,7 @@ class Pipeline:
         self.sink: Sink | None = None
         self.processes: list[subprocess.Popen[bytes] | None] = [None] * workers
         self.restarts = 0
+        self.failure: BaseException | None = None  # why the sink stopped, if it did
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.log_dir = settings.data_dir / "logs"
@@ -56,7 +58,7 @@ class Pipeline:
         for index in range(self.workers):
             self.processes[index] = self._spawn_worker(index)
         self.sink = Sink(self.settings, self.store)
-        self._start_thread("sink", self.sink.run)
+        self._start_thread("sink", self._run_sink)
         self._start_thread("worker-supervisor", self._supervise)
         self.progress(f"pipeline running: {self.workers} stream worker(s) + sink")
 
@@ -91,7 +93,8 @@ class Pipeline:
         self.start()
         try:
             while not done.wait(1.0):
-                pass
+                if self.failure is not None:
+                    raise RuntimeError(f"the sink stopped: {self.failure}") from self.failure
         finally:
             self.progress("stopping pipeline")
             self.stop()
@@ -118,6 +121,8 @@ class Pipeline:
         """
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
+            if self.failure is not None:
+                raise RuntimeError(f"the sink stopped: {self.failure}") from self.failure
             raw, _ = self.lag()
             if raw == 0:
                 _, derived = self.lag()
@@ -140,10 +145,19 @@ class Pipeline:
         proc = subprocess.Popen(
             [sys.executable, "-m", "leadloom.cli", "worker"],
             env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+            preexec_fn=_terminate_with_parent,
         )
         log_file.close()
         (self.log_dir / f"worker-{index}.pid").write_text(str(proc.pid))
         return proc
+
+    def _run_sink(self) -> None:
+        assert self.sink is not None
+        try:
+            self.sink.run()
+        except Exception as exc:  # surfaced by run_forever / wait_idle
+            log.exception("sink failed")
+            self.failure = exc
 
     def _supervise(self) -> None:
         while not self._stopping.wait(0.5):
@@ -159,6 +173,18 @@ class Pipeline:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+
+
+def _terminate_with_parent() -> None:
+    """In the child: get SIGTERM when the supervisor dies, so no worker is left behind."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not Linux: the supervisor's own shutdown still stops workers
+        pass
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def peak_rss_mb(pid: int) -> float | None:

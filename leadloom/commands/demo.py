@@ -8,9 +8,11 @@ database, so that a second run works and reports its own day only.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from infra import kafka_local
 from leadloom import summary
@@ -72,9 +74,6 @@ def run_demo(
 
 
 def _report(pipeline: Pipeline, settings: Settings, sim: dict, started: float) -> dict:
-    import json
-    from pathlib import Path
-
     assert pipeline.store is not None
     query, db = pipeline.store.query, settings.clickhouse_database
     truth = json.loads(Path(str(sim["ground_truth"])).read_text())

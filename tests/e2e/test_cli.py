@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,37 @@ def test_every_subcommand_has_help(user_env: dict[str, str]) -> None:
     for command in ("demo", "run", "infra", "sql", "bench", "simulate", "worker"):
         shown = leadloom(user_env, command, "--help", timeout=60)
         assert shown.returncode == 0 and "usage: leadloom" in shown.stdout, command
+
+
+def test_run_simulate_and_sql_while_the_pipeline_owns_the_store(
+    user_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**user_env, "LEADLOOM_NAMESPACE": "e2erun", "LEADLOOM_DATA_DIR": str(tmp_path)}
+    up = leadloom(env, "infra", "up")
+    assert up.returncode == 0, up.stderr
+    run = subprocess.Popen([LEADLOOM, "run"], env=env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        sim = leadloom(env, "simulate", "--events", "2000", "--seed", "21", "--json")
+        assert sim.returncode == 0, sim.stderr
+        expected = json.loads(sim.stdout.splitlines()[-1])["expected_valid_events"]
+        query = ("SELECT (SELECT uniqExact(event_id) FROM leadloom.scans) + "
+                 "(SELECT uniqExact(event_id) FROM leadloom.registrations) + "
+                 "(SELECT uniqExact(event_id) FROM leadloom.inquiries) + "
+                 "(SELECT uniqExact(event_id) FROM leadloom.procurement_steps) + "
+                 "(SELECT uniqExact(event_id) FROM leadloom.supplier_profiles)")
+        deadline = time.monotonic() + 180
+        got = None
+        while time.monotonic() < deadline and got != expected:
+            sql = leadloom(env, "sql", query, "--json", timeout=60)
+            assert sql.returncode == 0, sql.stderr  # served by the running pipeline
+            got = json.loads(sql.stdout.splitlines()[-1])["rows"][0][0]
+            time.sleep(1)
+        assert got == expected
+        assert run.poll() is None, "leadloom run is still in charge of the store"
+    finally:
+        run.send_signal(signal.SIGTERM)
+        run.wait(timeout=60)
+        leadloom(env, "infra", "down")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert not port_open(env["LEADLOOM_KAFKA_BOOTSTRAP"])

@@ -49,7 +49,16 @@ def stored(pipe: Pipeline):
 
 def assert_matches_truth(pipe: Pipeline, truth: dict) -> None:
     query, db = stored(pipe)
-    assert sum(summary.events_stored(query, db).values()) == truth["expected_valid_events"]
+    stored_events = sum(summary.events_stored(query, db).values())
+    if stored_events != truth["expected_valid_events"]:
+        present = {
+            r[0]
+            for t in ("scans", "registrations", "inquiries", "procurement_steps")
+            for r in query(f"SELECT DISTINCT event_id FROM {db}.{t}").rows
+        }
+        missing = sorted(set(truth["buyer_of_record"]) - present)[:10]
+        pytest.fail(f"stored {stored_events} != {truth['expected_valid_events']}; "
+                    f"missing e.g. {missing}; worker restarts {pipe.restarts}")
     assert summary.dead_letters_by_reason(query, db) == truth["malformed_by_reason"]
     assert summary.leads_by_cluster(query, db) == truth["expected_by_cluster"]
     streamed = summary.stream_leads_by_cluster(query, db)
@@ -142,9 +151,15 @@ def test_a_worker_killed_mid_stream_loses_and_double_counts_nothing(
     pipeline: Pipeline,
 ) -> None:
     sim = simulate_fair(12000, seed=5)
-    publisher = threading.Thread(
-        target=publish, args=(sim.messages, pipeline.settings), kwargs={"rate": 4000}
-    )
+    published: list[object] = []
+
+    def publish_day() -> None:
+        try:
+            published.append(publish(sim.messages, pipeline.settings, rate=4000))
+        except Exception as exc:  # surfaced below, not lost in the thread
+            published.append(exc)
+
+    publisher = threading.Thread(target=publish_day)
     publisher.start()
     query, db = stored(pipeline)
     deadline = time.monotonic() + 120
@@ -157,6 +172,7 @@ def test_a_worker_killed_mid_stream_loses_and_double_counts_nothing(
     victim = pipeline.worker_pids()[0]
     os.kill(victim, signal.SIGKILL)
     publisher.join()
+    assert not isinstance(published[0], Exception), published[0]
     settle(pipeline, 300)
     assert pipeline.restarts >= 1 and victim not in pipeline.worker_pids()
     assert_matches_truth(pipeline, sim.ground_truth)

@@ -2,7 +2,8 @@
 -- Idempotent on event_id: a resent or replayed event is inserted again and collapses
 -- into one row (ReplacingMergeTree on the sorting key). Read exact counts with FINAL or
 -- uniqExact(event_id). ingested_at is set by the insert: the time the row became visible.
--- On a ClickHouse cluster use the *_cluster.sql variant in ../cluster/.
+-- On a ClickHouse cluster, LEADLOOM_CLICKHOUSE_CLUSTER=<name> runs each statement ON CLUSTER
+-- with Replicated* engines (leadloom/store.py: on_cluster).
 
 CREATE TABLE IF NOT EXISTS {database}.registrations
 (

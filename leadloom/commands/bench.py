@@ -70,7 +70,8 @@ def _measure(pipeline: Pipeline, settings: Settings, args: argparse.Namespace,
     query, db = pipeline.store.query, settings.clickhouse_database
 
     progress("warm-up")
-    publish(simulate_fair(300, seed=1).messages, settings)
+    warm_up = simulate_fair(300, seed=1).messages
+    publish(warm_up, settings)
     _wait(pipeline, 300, "warm-up")
 
     day = simulate_fair(args.events, seed=2).messages
@@ -81,7 +82,7 @@ def _measure(pipeline: Pipeline, settings: Settings, args: argparse.Namespace,
     last_visible = _max_ingested(query, db)
     events_per_s = len(day) / max(last_visible - t0, 1e-3)
 
-    baseline = _bare_consumer_rate(settings, len(day) + 300 + 0)
+    baseline = _bare_consumer_rate(settings, len(warm_up) + len(day))
 
     n_latency = int(args.rate * args.latency_seconds)
     progress(f"latency: {n_latency} events at {args.rate:.0f}/s")
@@ -139,7 +140,8 @@ def _latency(query, db: str, since: datetime) -> tuple[float, float, float]:  # 
 
 
 def _bare_consumer_rate(settings: Settings, expected: int) -> float:
-    """Raw consume rate of the same topics with a bare kafka-python consumer."""
+    """Raw consume rate of the same topics with a bare kafka-python consumer: every
+    message now in them, from the beginning, clock started before the first poll."""
     topics = [settings.topics.name(s) for s in RAW_TOPICS]
     consumer = KafkaConsumer(
         *topics, bootstrap_servers=bootstrap_list(settings), group_id=None,
@@ -147,17 +149,13 @@ def _bare_consumer_rate(settings: Settings, expected: int) -> float:
         fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024,
     )
     try:
-        seen, first, last = 0, None, None
-        deadline = time.monotonic() + 300
+        seen, started = 0, time.monotonic()
+        deadline = started + 300
         while seen < expected and time.monotonic() < deadline:
             for records in consumer.poll(timeout_ms=500, max_records=10_000).values():
-                if first is None:
-                    first = time.monotonic()
                 seen += len(records)
-                last = time.monotonic()
-        if first is None or last is None or last <= first:
-            return 0.0
-        return seen / (last - first)
+        elapsed = time.monotonic() - started
+        return seen / elapsed if seen and elapsed > 0 else 0.0
     finally:
         consumer.close()
 

@@ -9,7 +9,6 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from leadloom.settings import Settings
-from schemas.registry import ALL_TOPICS
 
 
 class KafkaUnavailable(RuntimeError):

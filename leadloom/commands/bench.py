@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 
 from kafka import KafkaConsumer
 
-from infra import kafka_local
-from leadloom.kafka import bootstrap_list, ensure_topics
+from leadloom.commands.session import pipeline_session
+from leadloom.kafka import bootstrap_list
 from leadloom.settings import Settings
 from producers.publish import publish
 from producers.simulator import simulate_fair
@@ -39,25 +39,10 @@ def run_bench(
     progress: Callable[[str], None],
     emit_json: Callable[[object], None],
 ) -> int:
-    started_broker = False
-    if not kafka_local.is_up(settings):
-        progress("starting the local Kafka broker")
-        kafka_local.up(settings, brokers=1, progress=progress)
-        started_broker = True
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    bench_settings = settings.model_copy(update={
-        "namespace": f"{settings.namespace}-bench-{stamp}",
-        "data_dir": settings.data_dir / "bench" / stamp,
-    })
-    pipeline = Pipeline(bench_settings, workers=args.workers, progress=progress)
-    try:
-        ensure_topics(bench_settings)
-        pipeline.start()
-        result = _measure(pipeline, bench_settings, args, progress)
-    finally:
-        pipeline.stop()
-        if started_broker:
-            kafka_local.down(settings)
+    bench_dir = settings.data_dir / "bench" / stamp  # a fresh store of its own
+    with pipeline_session(settings, "bench", args.workers, progress, data_dir=bench_dir) as pipe:
+        result = _measure(pipe, pipe.settings, args, progress)
     _print(result)
     if args.json:
         emit_json(result)

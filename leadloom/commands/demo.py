@@ -11,11 +11,10 @@ import argparse
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
-from infra import kafka_local
 from leadloom import summary
+from leadloom.commands.session import pipeline_session
 from leadloom.commands.simulate import simulate_and_publish
 from leadloom.kafka import admin
 from leadloom.settings import Settings
@@ -34,17 +33,9 @@ def run_demo(
     emit_json: Callable[[object], None],
 ) -> int:
     started = time.monotonic()
-    started_broker = False
-    if not kafka_local.is_up(settings):
-        progress("starting the local Kafka broker")
-        kafka_local.up(settings, brokers=1, progress=progress)
-        started_broker = True
-    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    run_settings = settings.model_copy(update={"namespace": f"{settings.namespace}-demo-{stamp}"})
-    _delete_old_demo_topics(settings, keep=run_settings.namespace)
-    pipeline = Pipeline(run_settings, workers=args.workers, progress=progress)
-    try:
-        pipeline.start()
+    with pipeline_session(settings, "demo", args.workers, progress) as pipeline:
+        run_settings = pipeline.settings
+        _delete_old_demo_topics(settings, keep=run_settings.namespace)
         assert pipeline.store is not None
         pipeline.store.truncate_data()
         sim = simulate_and_publish(run_settings, args.events, args.seed, progress=progress)
@@ -59,11 +50,6 @@ def run_demo(
         if not pipeline.wait_idle(args.timeout, on_tick=tick):
             raise DemoFailed(f"the pipeline did not finish within {args.timeout:.0f}s")
         report = _report(pipeline, run_settings, sim, started)
-    finally:
-        pipeline.stop()
-        if started_broker:
-            progress("stopping the local Kafka broker")
-            kafka_local.down(settings)
     _print_summary(report)
     if args.json:
         emit_json(report)

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SinkStats:
-    rows_by_table: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    messages_by_table: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     batches: int = 0
     insert_retries: int = 0
     last_flush_at: float = 0.0
@@ -119,7 +119,7 @@ class Sink:
                     if self._stop.wait(delay):
                         return False
                     delay = min(delay * 2, 5.0)
-            self.stats.rows_by_table[table] += len(rows)
+            self.stats.messages_by_table[table] += len(rows)
         try:
             self.consumer.commit()
         except CommitFailedError as exc:

@@ -7,6 +7,8 @@ their fields for each registration and inquiry.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import random
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -119,6 +121,10 @@ class BuyerFactory:
             f"{parts[0]}{parts[1][-2:]}{parts[2]}" if len(parts) == 3 else fair_id
         )
         self._badge_no = rng.randrange(100_000, 300_000)
+        # A mailbox, a phone number or a WeChat id belongs to one person: two buyers
+        # who draw the same one get a fresh draw (namesakes at one firm otherwise
+        # collide on ``wei.wang@firm.cn``, which no real pair of people share).
+        self._taken: set[str] = set()
 
     def new_badge(self) -> str:
         self._badge_no += self.rng.randint(1, 13)
@@ -153,17 +159,17 @@ class BuyerFactory:
     def _assemble(self, bid: str, country: str, name: Name, company: Company,
                   place: Place) -> Buyer:
         rng = self.rng
-        personal = self._personal_email(name, country)
-        work = self._work_email(name, company)
+        personal = self._unique(lambda: self._personal_email(name, country))
+        work = self._unique(lambda: self._work_email(name, company))
         email, other = (work, personal) if rng.random() < 0.4 else (personal, work)
         cc, patterns, groups, trunk = lx.PHONES[country]
-        phone = (cc, _digits(rng, rng.choice(patterns)), groups, trunk)
+        phone = (cc, self._unique(lambda: _digits(rng, rng.choice(patterns))), groups, trunk)
         if country == "CN":
             style = rng.choices(va.PHONE_STYLES, (15, 18, 4, 4, 2, 2, 40, 8, 7))[0]
         else:
             style = rng.choices(va.PHONE_STYLES, (20, 40, 10, 5, 5, 5, 10, 3, 2))[0]
         wechat_p = {"CN": 0.88, "HK": 0.45}.get(country, 0.1)
-        wechat = self._wechat(name) if rng.random() < wechat_p else None
+        wechat = self._unique(lambda: self._wechat(name)) if rng.random() < wechat_p else None
         zh = name.zh is not None and (country == "CN" and rng.random() < 0.88
                                       or country == "HK" and rng.random() < 0.35)
         reg_name = name.zh if zh and name.zh else name.latin
@@ -178,6 +184,16 @@ class BuyerFactory:
             language="zh" if country in ("CN", "HK") and rng.random() < 0.9 else "en",
             reg_name=reg_name, reg_company=reg_company,
         )
+
+    def _unique(self, draw: Callable[[], str]) -> str:
+        for _ in range(50):
+            value = draw()
+            if _mailbox_key(value) not in self._taken:
+                break
+        else:  # pragma: no cover - 50 collisions in a row do not happen at fair scale
+            value = f"{value}{len(self._taken)}"
+        self._taken.add(_mailbox_key(value))
+        return value
 
     def _name(self, country: str, common: bool) -> Name:
         rng = self.rng
@@ -278,6 +294,14 @@ class BuyerFactory:
         giv = va.fold_accents(name.english or name.given).lower().replace("-", "")
         stem = rng.choice((fam + giv, giv + "_" + fam, fam + "_" + giv[:1]))
         return f"{stem}{rng.randint(1, 9999)}"
+
+
+def _mailbox_key(value: str) -> str:
+    """What makes two identifiers one: Gmail ignores dots in the local part."""
+    local, at, domain = value.lower().rpartition("@")
+    if at and domain in ("gmail.com", "googlemail.com"):
+        return local.replace(".", "") + "@gmail.com"
+    return value.lower()
 
 
 def _cn_place(rng: random.Random, city: tuple) -> Place:

@@ -1,0 +1,164 @@
+"""Normalisers for buyer contact fields. Pure; each returns None for nothing usable.
+
+- email: lower case; provider rules only where the provider really ignores them
+  (Gmail ignores dots and ``+tags`` in the local part; Outlook/Hotmail/Live, iCloud,
+  Proton and Fastmail deliver ``+tags`` to the base mailbox). Other providers keep
+  dots and tags: ``a.b@163.com`` and ``ab@163.com`` are different mailboxes.
+- phone: E.164 via libphonenumber, with the record's country as the default region
+  (CN when absent), so ``0086 138-0013-8000``, ``+86 13800138000`` and ``13800138000``
+  agree, and an Italian ``346 194 5108`` becomes ``+393461945108``.
+- names: Chinese characters become pinyin (pypinyin); tokens are lower-case letters;
+  the forms compared are the concatenations in both orders, so ``王秀英``,
+  ``Wang Xiuying``, ``Xiuying Wang`` and ``WangXiuying`` share a form.
+- company: lower case, legal suffixes (有限公司, Co., Ltd., GmbH, ...) and punctuation
+  removed, Chinese place prefixes kept.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import phonenumbers
+from pypinyin import lazy_pinyin
+
+_GMAIL = {"gmail.com", "googlemail.com"}
+_PLUS_TAG_PROVIDERS = {
+    "outlook.com", "hotmail.com", "live.com", "msn.com", "icloud.com", "me.com",
+    "protonmail.com", "proton.me", "fastmail.com",
+} | _GMAIL
+_HANZI = re.compile(r"[\u4e00-\u9fff]")
+_LATIN_TOKEN = re.compile(r"[a-z]+")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_COMPANY_SUFFIXES = (
+    "股份有限公司", "有限责任公司", "有限公司", "集团", "公司",
+    "co., ltd.", "co.,ltd.", "co. ltd.", "co ltd", "company limited", "limited", "ltd.",
+    "ltd", "inc.", "inc", "gmbh", "s.r.l.", "srl", "s.p.a.", "spa", "llc", "l.l.c.",
+    "corp.", "corporation", "corp", "co.", "sarl", "s.a.", "b.v.", "pty",
+)
+_PUNCT = re.compile(r"[\s\.,\-_'’&()（）/]+")
+
+
+def email(value: str | None) -> str | None:
+    if not value or "@" not in value:
+        return None
+    local, _, domain = value.strip().lower().rpartition("@")
+    if not local or "." not in domain:
+        return None
+    if domain in _PLUS_TAG_PROVIDERS:
+        local = local.split("+", 1)[0]
+    if domain in _GMAIL:
+        local, domain = local.replace(".", ""), "gmail.com"
+    return f"{local}@{domain}" if local else None
+
+
+def loose_email(value: str | None) -> str | None:
+    """The mailbox with ``+tags`` and ``. _ -`` dropped, for any provider: weak evidence,
+    used only together with a matching name (people mistype, and mailers add tags)."""
+    strict = email(value)
+    if strict is None:
+        return None
+    local, _, domain = strict.rpartition("@")
+    local = re.sub(r"[._\-]", "", local.split("+", 1)[0])
+    return f"{local}@{domain}" if local else None
+
+
+def phone(value: str | None, country: str | None = None) -> str | None:
+    if not value or not any(ch.isdigit() for ch in value):
+        return None
+    compact = re.sub(r"[\s\-().]", "", value)
+    if compact.startswith("00"):
+        # "00" is the international prefix of China and most of Europe and Asia; buyers
+        # type it whatever their own region dials (HK 001, JP 010, US 011).
+        value = "+" + compact[2:]
+    try:
+        number = phonenumbers.parse(value, (country or "CN").upper())
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def wechat(value: str | None) -> str | None:
+    cleaned = value.strip().lower() if value else ""
+    return cleaned or None
+
+
+@lru_cache(maxsize=65536)
+def name_tokens(value: str | None) -> tuple[str, ...]:
+    """Lower-case latin tokens of a name; hanzi become (family, given) in pinyin."""
+    if not value:
+        return ()
+    text = unicodedata.normalize("NFKC", value).strip()
+    if _HANZI.search(text):
+        syllables = [s for s in lazy_pinyin(text) if _LATIN_TOKEN.fullmatch(s)]
+        first = text.lstrip()[:1]
+        if syllables and first in _SURNAME_READING:
+            syllables[0] = _SURNAME_READING[first]
+        if not syllables:
+            return ()
+        return (syllables[0], "".join(syllables[1:])) if len(syllables) > 1 else (syllables[0],)
+    text = _CAMEL.sub(" ", text)
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return tuple(_LATIN_TOKEN.findall(folded))
+
+
+# Cantonese and other common romanisations of surnames, to their pinyin: ``Karen Lee``
+# and ``李君`` can be one Hong Kong buyer.
+SURNAME_PINYIN: dict[str, tuple[str, ...]] = {
+    "lee": ("li",), "chan": ("chen",), "wong": ("huang", "wang"), "cheung": ("zhang",),
+    "lau": ("liu",), "ho": ("he",), "ng": ("wu",), "leung": ("liang",), "tsang": ("zeng",),
+    "chow": ("zhou",), "cheng": ("zheng",), "yip": ("ye",), "lam": ("lin",), "kwok": ("guo",),
+    "tang": ("deng", "tang"), "lai": ("li", "lai"), "mak": ("mai",), "fung": ("feng",),
+    "tse": ("xie",), "choi": ("cai",), "tong": ("tang",), "lo": ("lu", "luo"), "pak": ("bai",),
+    "kam": ("jin",), "tam": ("tan",), "hung": ("xiong", "hong"), "ngai": ("wei",),
+    "sung": ("song",), "yeung": ("yang",), "chu": ("zhu",), "siu": ("xiao",), "ma": ("ma",),
+    "kwan": ("guan",), "law": ("luo",), "tsui": ("xu",), "hui": ("xu",), "yu": ("yu",),
+    "chiu": ("zhao",), "lui": ("lv", "lei"), "poon": ("pan",), "mok": ("mo",), "to": ("du",),
+    "au": ("ou",), "kong": ("jiang",), "yuen": ("yuan",), "fok": ("huo",), "shek": ("shi",),
+    "wan": ("yun", "wen"), "tsoi": ("cai",), "liu": ("liao", "liu"), "chung": ("zhong",),
+}
+# Surnames whose everyday reading differs from pypinyin's default for the character.
+_SURNAME_READING = {"曾": "zeng", "单": "shan", "解": "xie", "仇": "qiu", "朴": "piao",
+                    "查": "zha", "区": "ou", "乐": "yue", "覃": "qin", "缪": "miao",
+                    "盖": "ge", "尉": "yu", "种": "chong", "万": "wan", "沈": "shen"}
+
+
+def surname_keys(value: str | None) -> frozenset[str]:
+    """Pinyin of the possible family names (first and last token, romanisations mapped)."""
+    tokens = name_tokens(value)
+    if not tokens:
+        return frozenset()
+    keys: set[str] = set()
+    for token in {tokens[0], tokens[-1]}:
+        keys.update(SURNAME_PINYIN.get(token, (token,)))
+    return frozenset(keys)
+
+
+def has_hanzi(value: str | None) -> bool:
+    return bool(value and _HANZI.search(value))
+
+
+def name_forms(value: str | None) -> frozenset[str]:
+    """Concatenations of the name's tokens, family-first and family-last."""
+    tokens = name_tokens(value)
+    if not tokens:
+        return frozenset()
+    return frozenset({"".join(tokens), "".join(reversed(tokens))})
+
+
+def company(value: str | None) -> str | None:
+    if not value:
+        return None
+    text = unicodedata.normalize("NFKC", value).strip().lower()
+    changed = True
+    while changed:
+        changed = False
+        for suffix in _COMPANY_SUFFIXES:
+            if text.endswith(suffix) and len(text) > len(suffix):
+                text = text[: -len(suffix)].rstrip(" ,.")
+                changed = True
+    text = _PUNCT.sub("", text)
+    return text or None

@@ -1,0 +1,106 @@
+"""Buyer identity: normalisers and the incremental resolver (pure, no Kafka)."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.identity import normalize as norm
+from streams.identity.resolver import Resolver
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("X.Wang+fair@GoogleMail.com", "xwang@gmail.com"),  # Gmail ignores dots and tags
+        ("Li.Na+2026@outlook.com", "li.na@outlook.com"),  # Outlook ignores tags, not dots
+        ("a.b@163.com", "a.b@163.com"),  # NetEase keeps both: a.b and ab are two mailboxes
+        ("  MA.YING@QQ.COM ", "ma.ying@qq.com"),
+        ("not-an-email", None),
+        (None, None),
+    ],
+)
+def test_emails_follow_only_real_provider_rules(raw: str | None, expected: str | None) -> None:
+    assert norm.email(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "country", "expected"),
+    [
+        ("+86 138 0013 8000", "CN", "+8613800138000"),
+        ("0086 138-0013-8000", "CN", "+8613800138000"),
+        ("13800138000", None, "+8613800138000"),
+        ("00852 6360 6636", "HK", "+85263606636"),  # 00 typed although HK dials 001
+        ("(+852) 63606636", "HK", "+85263606636"),
+        ("34-6194-5108", "IT", "+393461945108"),
+        ("0081 90 2317 8214", "JP", "+819023178214"),
+        ("12", "CN", None),
+    ],
+)
+def test_phones_become_e164(raw: str, country: str | None, expected: str | None) -> None:
+    assert norm.phone(raw, country) == expected
+
+
+def test_hanzi_pinyin_and_either_order_share_a_name_form() -> None:
+    forms = [norm.name_forms(n) for n in ("王秀英", "Wang Xiuying", "Xiuying Wang",
+                                          "WangXiuying", "WANG xiuying")]
+    assert all(f == forms[0] for f in forms)
+    assert norm.name_forms("曾晨然") & norm.name_forms("Zeng Chenran")  # surname reading
+
+
+def test_company_suffixes_and_punctuation_are_stripped() -> None:
+    assert norm.company("Atelier Riva S.r.l.") == norm.company("ATELIER RIVA SRL")
+    assert norm.company("广州启航服装有限公司") == norm.company("广州启航服装股份有限公司")
+    assert norm.company("Osaka Textile Co., Ltd.") == norm.company("Osaka Textile Company Limited")
+
+
+def record(rid: str, **fields: str | None) -> dict:
+    return {"id": rid, **fields}
+
+
+def test_the_same_buyer_arriving_differently_resolves_to_one_id() -> None:
+    r = Resolver()
+    first = r.add(record("reg", full_name="王秀英", email="xiuying.wang@gmail.com",
+                         phone="+86 136 1785 3545", country="CN"))
+    assert r.add(record("inq1", full_name="wang xiuying", email="XiuyingWang+fw@gmail.com")) \
+        == first
+    assert r.add(record("inq2", full_name="Wang Xiuyng", phone="136-1785-3545")) == first
+
+
+def test_a_common_name_alone_is_not_a_match() -> None:
+    r = Resolver()
+    a = r.add(record("a", full_name="王伟", company="柯桥纺织有限公司", city="绍兴",
+                     phone="13800000001"))
+    b = r.add(record("b", full_name="王伟", company="柯桥纺织有限公司", city="绍兴",
+                     phone="13900000002"))
+    assert a != b
+
+
+def test_a_shared_phone_with_unrelated_names_is_not_one_person() -> None:
+    r = Resolver()
+    a = r.add(record("a", full_name="Li Na", phone="+86 20 8888 0000"))
+    b = r.add(record("b", full_name="Zhang Wei", phone="020 8888 0000"))
+    assert a != b
+
+
+def test_a_linking_record_merges_two_buyers_and_the_older_survives() -> None:
+    r = Resolver()
+    a = r.add(record("scan-badge", full_name="Karen Lee", phone="+852 6360 6636", country="HK"))
+    b = r.add(record("inquiry", full_name="李君", email="klee90@outlook.com"))
+    assert a != b
+    linked = r.add(record("later", full_name="Karen Lee", email="KLee90+fair@outlook.com",
+                          phone="00852 6360 6636", country="HK"))
+    assert linked == a == r.buyer_of("inquiry")
+    merge = r.merges[-1]
+    assert (merge.survivor, merge.absorbed, merge.record_id) == (a, b, "later")
+    assert "email" in merge.evidence and merge.score == 1.0
+
+
+def test_a_mailbox_variant_needs_a_name_and_nothing_against_it() -> None:
+    r = Resolver()
+    a = r.add(record("a", full_name="Sarah Davis", email="davis_sarah@icloud.com",
+                     phone="+1 917 555 2357", country="US"))
+    assert r.add(record("b", full_name="S. Davis", email="davis_.sarah@icloud.com")) == a
+    other = r.add(record("c", full_name="王秀英", email="wang_xiuying@163.com",
+                         phone="19372794829"))
+    assert r.add(record("d", full_name="王秀英", email="wangxiuying@163.com",
+                        phone="15527171610")) != other  # different phones: two people

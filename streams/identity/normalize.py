@@ -119,6 +119,7 @@ SURNAME_PINYIN: dict[str, tuple[str, ...]] = {
     "chiu": ("zhao",), "lui": ("lv", "lei"), "poon": ("pan",), "mok": ("mo",), "to": ("du",),
     "au": ("ou",), "kong": ("jiang",), "yuen": ("yuan",), "fok": ("huo",), "shek": ("shi",),
     "wan": ("yun", "wen"), "tsoi": ("cai",), "liu": ("liao", "liu"), "chung": ("zhong",),
+    "ko": ("gao",), "kan": ("jian",), "koo": ("gu",), "sze": ("shi",), "kwong": ("kuang",),
 }
 # Surnames whose everyday reading differs from pypinyin's default for the character.
 _SURNAME_READING = {"曾": "zeng", "单": "shan", "解": "xie", "仇": "qiu", "朴": "piao",

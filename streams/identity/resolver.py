@@ -8,8 +8,8 @@ Rules (precision first: a false merge shows one buyer's leads under another's na
 - a shared strong identifier (normalised email, E.164 phone, WeChat id) matches, unless
   both records carry names that cannot be one person's: no shared pinyin form, Jaro-
   Winkler similarity below 0.9 (typos score above), and not initials of each other
-  (``S. Davis``/``Sarah Davis``), and not a Chinese name beside a Western one with the
-  same surname (``李君``/``Karen Lee``). A team mailbox or a switchboard is not one person;
+  (``S. Davis``/``Sarah Davis``), and not the same surname once romanisations are mapped
+  (``李君``/``Karen Lee``, ``WangJieqi``/``Fiona Wong``). A team mailbox or a switchboard is not one person;
 - the same mailbox up to ``+tags`` and ``. _ -`` (``davis_.sarah@`` / ``davis_sarah@``
   at a provider that does not ignore them) is weak evidence: it matches only when both
   records carry compatible names and nothing that tells them apart: no differing phone,
@@ -44,7 +44,6 @@ class Features:
     names: frozenset[str]
     tokens: tuple[str, ...]
     surnames: frozenset[str]
-    hanzi: bool
     company: str | None
     address: str | None
     postcode: str | None
@@ -68,7 +67,6 @@ class Features:
             names=norm.name_forms(full),
             tokens=norm.name_tokens(full),
             surnames=norm.surname_keys(full),
-            hanzi=norm.has_hanzi(full),
             company=norm.company(record.get("company")),
             address=_squash(record.get("address")),
             postcode=(record.get("postcode") or "").strip() or None,
@@ -99,8 +97,9 @@ def names_compatible(a: Features, b: Features) -> bool:
     best = max(JaroWinkler.similarity(x, y) for x in a.names for y in b.names)
     if best >= NAME_TYPO_AT_LEAST or _initials_agree(a.tokens, b.tokens):
         return True
-    # A Chinese name and a Western one (``李君`` / ``Karen Lee``) agree on the surname.
-    return a.hanzi != b.hanzi and bool(a.surnames & b.surnames)
+    # A Chinese name beside a Western or Cantonese one (``李君`` / ``Karen Lee``,
+    # ``WangJieqi`` / ``Fiona Wong``): the surname agrees once romanisations are mapped.
+    return bool(a.surnames & b.surnames)
 
 
 def score(a: Features, b: Features) -> tuple[float, tuple[str, ...]]:

@@ -1,8 +1,9 @@
 """Incremental buyer resolution: blocking keys, evidence scoring, union-find with merges.
 
 Records are processed one at a time, in order. A record joins every existing buyer it
-matches; when it matches two buyers, they merge: the older buyer survives and the merge
-is recorded with its evidence and score.
+shares an identifier with; when that is two buyers, they merge: the older buyer survives
+and the merge is recorded with its evidence and score. Weak evidence joins a record to
+one buyer only, and never merges buyers.
 
 Rules (precision first: a false merge shows one buyer's leads under another's name):
 - a shared strong identifier (normalised email, E.164 phone, WeChat id) matches, unless
@@ -153,6 +154,7 @@ class Resolver:
     features: dict[str, Features] = field(default_factory=dict)
     index: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     merges: list[Merge] = field(default_factory=list)
+    members: dict[str, list[str]] = field(default_factory=dict)  # root -> its records
 
     def find(self, record_id: str) -> str:
         root = record_id
@@ -174,21 +176,28 @@ class Resolver:
             if root in matches and matches[root][0] >= 1.0:
                 continue
             s, evidence = score(feats, self.features[other])
+            if s < 1.0 and s >= MATCH_THRESHOLD and any(
+                _conflicting_identifiers(feats, self.features[m]) for m in self.members[root]
+            ):
+                continue  # weak evidence, contradicted by another record of that buyer
             if s >= MATCH_THRESHOLD and s > matches.get(root, (0.0,))[0]:
                 matches[root] = (s, evidence)
         self.parent[record_id] = record_id
+        self.members[record_id] = [record_id]
         self.seq[record_id] = len(self.seq)
         self.features[record_id] = feats
         for key in feats.blocking_keys():
             self.index.setdefault(key, []).append(record_id)
-        roots = sorted(matches, key=self.seq.__getitem__)
+        roots = sorted(_decisive(matches), key=self.seq.__getitem__)
         if not roots:
             return record_id
         survivor = roots[0]
         self.parent[record_id] = survivor
+        self.members[survivor].extend(self.members.pop(record_id))
         for absorbed in roots[1:]:
             s, evidence = matches[absorbed]
             self.parent[absorbed] = survivor
+            self.members[survivor].extend(self.members.pop(absorbed))
             self.merges.append(Merge(survivor, absorbed, record_id, evidence, s))
         return survivor
 
@@ -202,6 +211,16 @@ class Resolver:
             for other in block:
                 seen.setdefault(other)
         return list(seen)
+
+
+def _decisive(matches: dict[str, tuple[float, tuple[str, ...]]]) -> list[str]:
+    """The buyers a record joins. Strong evidence (a shared identifier) may join and merge
+    several buyers; weak evidence only ever joins one, and never when strong evidence
+    points elsewhere: a mailbox variant that fits two namesakes fits neither for sure."""
+    strong = [root for root, (s, _) in matches.items() if s >= 1.0]
+    if strong:
+        return strong
+    return list(matches) if len(matches) == 1 else []
 
 
 def _squash(value: str | None) -> str | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+
 import pytest
 
 from streams.identity import normalize as norm
@@ -104,3 +107,37 @@ def test_a_mailbox_variant_needs_a_name_and_nothing_against_it() -> None:
                          phone="19372794829"))
     assert r.add(record("d", full_name="王秀英", email="wangxiuying@163.com",
                         phone="15527171610")) != other  # different phones: two people
+
+
+def test_weak_evidence_joins_one_buyer_never_two() -> None:
+    r = Resolver()
+    a = r.add(record("a", full_name="Kenji Yamamoto", email="yamamoto.kenji@docomo.ne.jp",
+                     phone="+81 90 3333 4444"))
+    b = r.add(record("b", full_name="Kenji Yamamoto", email="yamamoto_kenji@docomo.ne.jp",
+                     phone="+81 90 1111 2222"))
+    # fits both mailboxes once punctuation is ignored: ambiguous, so it joins neither
+    c = r.add(record("c", full_name="Yamamoto Kenji", email="yamamotokenji@docomo.ne.jp"))
+    assert len({a, b, c}) == 3 and r.merges == []
+
+
+def test_weak_evidence_is_vetoed_by_any_record_of_the_buyer() -> None:
+    r = Resolver()
+    a = r.add(record("a", full_name="Daniel Johnson", email="johnson_daniel@yahoo.com",
+                     phone="+1 212 555 8692"))
+    r.add(record("a2", full_name="daniel johnson", email="johnson_daniel@yahoo.com"))
+    other = r.add(record("b", full_name="Daniel Johnson", email="johnsondaniel@yahoo.com",
+                         phone="+1 212 555 5653"))
+    assert other != a  # a2 alone has no phone, but its buyer does, and it differs
+
+
+def test_resolve_command_reads_json_lines_and_reports_bad_ones() -> None:
+    from leadloom.commands.resolve import resolve_lines
+
+    lines = ['{"id": "r1", "full_name": "王秀英", "email": "x.wang@gmail.com", "x": 1}',
+             "not json", '{"id": "r2", "full_name": "Wang Xiuying", "email": "XWang@gmail.com"}',
+             '{"full_name": "no id"}']
+    out, warnings = io.StringIO(), []
+    assert resolve_lines(lines, out, warnings.append) == (2, 2)
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert rows == [{"id": "r1", "buyer_id": "buyer:r1"}, {"id": "r2", "buyer_id": "buyer:r1"}]
+    assert [w.split(":")[0] for w in warnings] == ["line 2", "line 4"]

@@ -81,7 +81,7 @@ def test_failures_exit_non_zero_with_a_one_line_reason(user_env: dict[str, str])
 
 
 def test_every_subcommand_has_help(user_env: dict[str, str]) -> None:
-    for command in ("demo", "run", "infra", "sql", "bench", "simulate", "worker"):
+    for command in ("demo", "run", "infra", "sql", "bench", "simulate", "worker", "resolve"):
         shown = leadloom(user_env, command, "--help", timeout=60)
         assert shown.returncode == 0 and "usage: leadloom" in shown.stdout, command
 

@@ -29,6 +29,8 @@ _PLUS_TAG_PROVIDERS = {
     "protonmail.com", "proton.me", "fastmail.com",
 } | _GMAIL
 _HANZI = re.compile(r"[\u4e00-\u9fff]")
+_DIGIT = re.compile(r"\d")
+_CN_MOBILE = re.compile(r"(?:\+86|0086)?(1[3-9]\d{9})")
 _LATIN_TOKEN = re.compile(r"[a-z]+")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _COMPANY_SUFFIXES = (
@@ -38,6 +40,10 @@ _COMPANY_SUFFIXES = (
     "corp.", "corporation", "corp", "co.", "sarl", "s.a.", "b.v.", "pty",
 )
 _PUNCT = re.compile(r"[\s\.,\-_'’&()（）/]+")
+_SUFFIX_AT_END = re.compile(
+    "(?:" + "|".join(re.escape(x) for x in sorted(_COMPANY_SUFFIXES, key=len, reverse=True))
+    + r")[\s,.]*$"
+)
 
 
 def email(value: str | None) -> str | None:
@@ -65,9 +71,12 @@ def loose_email(value: str | None) -> str | None:
 
 
 def phone(value: str | None, country: str | None = None) -> str | None:
-    if not value or not any(ch.isdigit() for ch in value):
+    if not value or not _DIGIT.search(value):
         return None
     compact = re.sub(r"[\s\-().]", "", value)
+    mobile = _CN_MOBILE.fullmatch(compact)
+    if mobile and (country in (None, "", "CN") or compact.startswith(("+86", "0086"))):
+        return "+86" + mobile.group(1)  # most buyers: a mainland mobile, no parsing needed
     if compact.startswith("00"):
         # "00" is the international prefix of China and most of Europe and Asia; buyers
         # type it whatever their own region dials (HK 001, JP 010, US 011).
@@ -93,7 +102,7 @@ def name_tokens(value: str | None) -> tuple[str, ...]:
         return ()
     text = unicodedata.normalize("NFKC", value).strip()
     if _HANZI.search(text):
-        syllables = [s for s in lazy_pinyin(text) if _LATIN_TOKEN.fullmatch(s)]
+        syllables = [s for s in map(_char_pinyin, text) if s and _LATIN_TOKEN.fullmatch(s)]
         first = text.lstrip()[:1]
         if syllables and first in _SURNAME_READING:
             syllables[0] = _SURNAME_READING[first]
@@ -142,6 +151,14 @@ def has_hanzi(value: str | None) -> bool:
     return bool(value and _HANZI.search(value))
 
 
+@lru_cache(maxsize=None)
+def _char_pinyin(char: str) -> str:
+    """One character's pinyin (names are read character by character; surnames whose
+    reading differs are fixed by ``_SURNAME_READING``)."""
+    syllables = lazy_pinyin(char)
+    return syllables[0] if len(syllables) == 1 and _HANZI.match(char) else ""
+
+
 def name_forms(value: str | None) -> frozenset[str]:
     """Concatenations of the name's tokens, family-first and family-last."""
     tokens = name_tokens(value)
@@ -154,12 +171,10 @@ def company(value: str | None) -> str | None:
     if not value:
         return None
     text = unicodedata.normalize("NFKC", value).strip().lower()
-    changed = True
-    while changed:
-        changed = False
-        for suffix in _COMPANY_SUFFIXES:
-            if text.endswith(suffix) and len(text) > len(suffix):
-                text = text[: -len(suffix)].rstrip(" ,.")
-                changed = True
+    while True:  # "... Co., Ltd." and "...集团有限公司" carry more than one suffix
+        stripped = _SUFFIX_AT_END.sub("", text).rstrip(" ,.")
+        if stripped == text or not stripped:
+            break
+        text = stripped
     text = _PUNCT.sub("", text)
     return text or None

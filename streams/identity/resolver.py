@@ -46,8 +46,6 @@ class Features:
     tokens: tuple[str, ...]
     surnames: frozenset[str]
     company: str | None
-    address: str | None
-    postcode: str | None
     city: str | None
 
     @classmethod
@@ -69,8 +67,6 @@ class Features:
             tokens=norm.name_tokens(full),
             surnames=norm.surname_keys(full),
             company=norm.company(record.get("company")),
-            address=_squash(record.get("address")),
-            postcode=(record.get("postcode") or "").strip() or None,
             city=_city(record.get("city")),
         )
 
@@ -171,7 +167,8 @@ class Resolver:
             return self.find(record_id)
         feats = Features.of(record)
         matches: dict[str, tuple[float, tuple[str, ...]]] = {}
-        for other in self._candidates(feats):
+        keys = feats.blocking_keys()
+        for other in self._candidates(keys):
             root = self.find(other)
             if root in matches and matches[root][0] >= 1.0:
                 continue
@@ -186,7 +183,7 @@ class Resolver:
         self.members[record_id] = [record_id]
         self.seq[record_id] = len(self.seq)
         self.features[record_id] = feats
-        for key in feats.blocking_keys():
+        for key in keys:
             self.index.setdefault(key, []).append(record_id)
         roots = sorted(_decisive(matches), key=self.seq.__getitem__)
         if not roots:
@@ -204,9 +201,9 @@ class Resolver:
     def buyer_of(self, record_id: str) -> str:
         return self.find(record_id)
 
-    def _candidates(self, feats: Features) -> list[str]:
+    def _candidates(self, keys: list[tuple[str, str]]) -> list[str]:
         seen: dict[str, None] = {}
-        for key in feats.blocking_keys():
+        for key in keys:
             block = self.index.get(key, ())
             for other in block:
                 seen.setdefault(other)
@@ -221,12 +218,6 @@ def _decisive(matches: dict[str, tuple[float, tuple[str, ...]]]) -> list[str]:
     if strong:
         return strong
     return list(matches) if len(matches) == 1 else []
-
-
-def _squash(value: str | None) -> str | None:
-    if not value:
-        return None
-    return "".join(ch for ch in value.lower() if ch.isalnum()) or None
 
 
 def _city(value: str | None) -> str | None:

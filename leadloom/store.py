@@ -27,7 +27,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from leadloom.settings import Settings
-from schemas.registry import ALL_TABLES, LEADS_PER_CLUSTER_MINUTE, SCHEMA_MIGRATIONS
+from schemas.registry import ALL_TABLES, SCHEMA_MIGRATIONS
 
 INSERT_SETTINGS = {
     "input_format_skip_unknown_fields": 1,
@@ -154,7 +154,7 @@ class Store:
         """Empty every data table (not the migrations record): a fresh start for a demo."""
         with self._mutex:
             for table in ALL_TABLES:
-                if table.name not in (SCHEMA_MIGRATIONS.name, LEADS_PER_CLUSTER_MINUTE.name):
+                if not table.is_view and table is not SCHEMA_MIGRATIONS:
                     self.client.command(f"TRUNCATE TABLE IF EXISTS {self.database}.{table.name}")
 
     def query(self, sql: str) -> QueryResult:

@@ -31,6 +31,7 @@ class TableSpec:
     name: str
     columns: tuple[str, ...]
     purpose: str
+    is_view: bool = False
 
 
 DEAD_LETTERS_SUFFIX = "deadletters"
@@ -135,6 +136,7 @@ LEADS_PER_CLUSTER_MINUTE = TableSpec(
     "leads_per_cluster_minute",
     ("cluster_id", "minute", "scans", "inquiries", "procurement_steps", "distinct_badges"),
     "view: leads per cluster per event-time minute, summed over source partitions",
+    is_view=True,
 )
 SCHEMA_MIGRATIONS = TableSpec(
     "schema_migrations", ("version", "name", "applied_at"), "applied migration files"

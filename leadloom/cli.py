@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Record fields (all optional except id; unknown fields are ignored):\n"
             "  id, full_name, given_name, family_name, company, email, phone, wechat,\n"
             "  country (ISO 3166 alpha-2, the default region for phone numbers), province,\n"
-            "  city, address, postcode\n\n"
+            "  city, address, postcode, badge_id (a fair badge: one person, matches outright)\n\n"
             "A malformed line is reported on stderr with its line number and skipped."
         ),
     )

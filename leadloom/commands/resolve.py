@@ -19,7 +19,7 @@ from typing import IO
 from streams.identity.resolver import Resolver
 
 RECORD_FIELDS = (
-    "id", "full_name", "given_name", "family_name", "company", "email", "phone", "wechat",
+    "id", "badge_id", "full_name", "given_name", "family_name", "company", "email", "phone", "wechat",
     "country", "province", "city", "address", "postcode",
 )
 # Labelled buyer records per simulated event (registrations and inquiries), measured.

@@ -6,6 +6,8 @@ and the merge is recorded with its evidence and score. Weak evidence joins a rec
 one buyer only, and never merges buyers.
 
 Rules (precision first: a false merge shows one buyer's leads under another's name):
+- a shared badge id matches outright: the fair issues a badge to one person (scans and
+  procurement steps carry only the badge; a reissued badge is a new id);
 - a shared strong identifier (normalised email, E.164 phone, WeChat id) matches, unless
   both records carry names that cannot be one person's: no shared pinyin form, Jaro-
   Winkler similarity below 0.9 (typos score above), and not initials of each other
@@ -38,6 +40,7 @@ COMPANY_AT_LEAST = 80.0
 
 @dataclass(frozen=True)
 class Features:
+    badges: frozenset[str]
     emails: frozenset[str]
     loose_emails: frozenset[str]
     phones: frozenset[str]
@@ -56,7 +59,9 @@ class Features:
         )
         email, phone = norm.email(record.get("email")), norm.phone(record.get("phone"), country)
         wechat = norm.wechat(record.get("wechat") or record.get("wechat_id"))
+        badge = (record.get("badge_id") or "").strip()
         return cls(
+            badges=frozenset([badge] if badge else []),
             emails=frozenset([email] if email else []),
             loose_emails=frozenset(
                 [v] if (v := norm.loose_email(record.get("email"))) else []
@@ -71,7 +76,8 @@ class Features:
         )
 
     def blocking_keys(self) -> list[tuple[str, str]]:
-        keys = [("e", v) for v in self.emails] + [("p", v) for v in self.phones]
+        keys = [("b", v) for v in self.badges]
+        keys += [("e", v) for v in self.emails] + [("p", v) for v in self.phones]
         keys += [("w", v) for v in self.wechats] + [("l", v) for v in self.loose_emails]
         return keys
 
@@ -101,6 +107,8 @@ def names_compatible(a: Features, b: Features) -> bool:
 
 def score(a: Features, b: Features) -> tuple[float, tuple[str, ...]]:
     """Match score of two records and the evidence behind it."""
+    if a.badges & b.badges:
+        return 1.0, ("badge",)  # a badge is issued to one person: no name check
     shared = tuple(kind for kind, x, y in (
         ("email", a.emails, b.emails), ("phone", a.phones, b.phones),
         ("wechat", a.wechats, b.wechats),

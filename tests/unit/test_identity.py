@@ -141,3 +141,12 @@ def test_resolve_command_reads_json_lines_and_reports_bad_ones() -> None:
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
     assert rows == [{"id": "r1", "buyer_id": "buyer:r1"}, {"id": "r2", "buyer_id": "buyer:r1"}]
     assert [w.split(":")[0] for w in warnings] == ["line 2", "line 4"]
+
+
+def test_a_shared_badge_is_one_buyer_whatever_the_names():
+    r = Resolver()
+    scan = r.add({"id": "badge:B1", "badge_id": "B1"})
+    reg = r.add({"id": "reg-1", "badge_id": "B1", "full_name": "王秀英", "email": "x@163.com"})
+    other = r.add({"id": "reg-2", "badge_id": "B2", "full_name": "王秀英"})
+    assert scan == reg == "badge:B1"
+    assert other == "reg-2"

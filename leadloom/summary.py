@@ -12,6 +12,7 @@ from typing import Any
 from leadloom.store import QueryResult
 from schemas.reference import CLUSTERS
 from schemas.registry import (
+    BUYER_ALIAS_CURRENT,
     DEAD_LETTER_TABLE,
     EVENT_TABLES,
     INQUIRIES,
@@ -19,6 +20,7 @@ from schemas.registry import (
     PROCUREMENT_STEPS,
     REGISTRATIONS,
     SCANS,
+    UNIQUE_BUYERS_BY_CLUSTER,
 )
 
 Query = Callable[[str], QueryResult]
@@ -76,9 +78,27 @@ def stream_leads_by_cluster(query: Query, db: str) -> dict[str, dict[str, int]]:
 
 
 def badges_seen(query: Query, db: str) -> int:
-    """Distinct badge ids registered or scanned (buyers, until identity resolution)."""
+    """Distinct badge ids registered or scanned."""
     sql = (
         f"SELECT uniqExact(badge_id) FROM (SELECT badge_id FROM {db}.{REGISTRATIONS.name} "
         f"UNION ALL SELECT badge_id FROM {db}.{SCANS.name})"
     )
     return int(_rows(query, sql)[0][0])
+
+
+def buyers_resolved(query: Query, db: str) -> int:
+    """Distinct resolved buyers (after every merge stored so far), over all fairs."""
+    sql = f"SELECT uniqExact(fair_id, buyer_id) FROM {db}.{BUYER_ALIAS_CURRENT.name}"
+    return int(_rows(query, sql)[0][0])
+
+
+def buyer_of_alias(query: Query, db: str) -> dict[str, str]:
+    """Identity record -> its buyer now (merges applied)."""
+    sql = f"SELECT alias, buyer_id FROM {db}.{BUYER_ALIAS_CURRENT.name}"
+    return {alias: buyer for alias, buyer in _rows(query, sql)}
+
+
+def unique_buyers_by_cluster(query: Query, db: str) -> dict[str, int]:
+    sql = (f"SELECT cluster_id, sum(buyers) FROM {db}.{UNIQUE_BUYERS_BY_CLUSTER.name} "
+           "GROUP BY cluster_id")
+    return {cluster: int(n) for cluster, n in _rows(query, sql)}

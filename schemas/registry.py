@@ -61,17 +61,43 @@ LEADS_MINUTE = TopicSpec(
 DEAD_LETTERS = TopicSpec(
     DEAD_LETTERS_SUFFIX, RAW_PARTITIONS, "source topic", "row of dead_letters (JSON)", None
 )
+# Identity is resolved per fair: every buyer-bearing event of one fair goes to one
+# partition of identity.records (keyed by fair_id), so all its identifiers meet in one
+# ordered log, whichever raw partition they came from (ARCHITECTURE.md, "Buyer identity").
+IDENTITY_RECORDS = TopicSpec(
+    "identity.records", RAW_PARTITIONS, "fair_id", "identity record per buyer event (JSON)", None
+)
+BUYER_EVENTS = TopicSpec(
+    "buyers.events", RAW_PARTITIONS, "fair_id", "row of buyer_events (JSON)", None
+)
+BUYER_MERGES = TopicSpec(
+    "buyers.merges", RAW_PARTITIONS, "fair_id", "row of buyer_merges (JSON)", None
+)
+BUYER_STATE = TopicSpec(
+    "buyers.state", RAW_PARTITIONS, "fair_id",
+    "row of buyers or buyer_aliases (JSON; header 'table' names which)", None
+)
 
 RAW_TOPICS: tuple[TopicSpec, ...] = (
     RAW_REGISTRATIONS, RAW_SCANS, RAW_INQUIRIES, RAW_PROCUREMENT, RAW_PROFILES
 )
-DERIVED_TOPICS: tuple[TopicSpec, ...] = (VALID_EVENTS, LEADS_MINUTE, DEAD_LETTERS)
+DERIVED_TOPICS: tuple[TopicSpec, ...] = (
+    VALID_EVENTS, LEADS_MINUTE, DEAD_LETTERS, IDENTITY_RECORDS, BUYER_EVENTS, BUYER_MERGES,
+    BUYER_STATE,
+)
+# What the sink stores; the rest of the derived topics are read by stream workers.
+SINK_TOPICS: tuple[TopicSpec, ...] = (
+    VALID_EVENTS, LEADS_MINUTE, DEAD_LETTERS, BUYER_EVENTS, BUYER_MERGES, BUYER_STATE
+)
 ALL_TOPICS: tuple[TopicSpec, ...] = RAW_TOPICS + DERIVED_TOPICS
 
 RAW_TOPIC_BY_EVENT_TYPE: dict[str, TopicSpec] = {t.value_schema: t for t in RAW_TOPICS}
 
 # Faust state: names are schema (they become changelog topic names).
 LEADS_STATE_TABLE = "leads_minute_state"
+# The identity resolver's applied records, in order: key "<fair_id>|<seq>" (see
+# streams/identity/stream.py). Replaying it rebuilds the resolver exactly.
+IDENTITY_LOG_TABLE = "buyer_identity_log"
 
 _ENVELOPE_COLUMNS = (
     "event_id", "event_type", "fair_id", "occurred_at", "received_at",
@@ -138,6 +164,56 @@ LEADS_PER_CLUSTER_MINUTE = TableSpec(
     "view: leads per cluster per event-time minute, summed over source partitions",
     is_view=True,
 )
+BUYER_EVENTS_TABLE = TableSpec(
+    "buyer_events",
+    ("event_id", "event_type", "fair_id", "occurred_at", "cluster_id", "exhibitor_id",
+     "booth_id", "alias", "buyer_id", "resolved_at", "ingested_at"),
+    "every buyer-bearing event with its identity record (alias) and buyer at resolution",
+)
+BUYER_ALIASES = TableSpec(
+    "buyer_aliases",
+    ("fair_id", "alias", "buyer_id", "version", "updated_at"),
+    "identity record -> canonical buyer; the newest version follows every merge",
+)
+BUYER_MERGES_TABLE = TableSpec(
+    "buyer_merges",
+    ("fair_id", "survivor", "absorbed", "record_id", "evidence", "score", "merged_at",
+     "ingested_at"),
+    "each merge of two buyers: survivor, absorbed, the record that linked them, evidence",
+)
+BUYERS = TableSpec(
+    "buyers",
+    ("fair_id", "buyer_id", "merged_into", "records", "badges", "consent", "name_masked",
+     "email_hashes", "phone_hashes", "wechat_hashes", "company", "country", "city",
+     "first_seen", "last_seen", "version", "updated_at"),
+    "latest profile per buyer; personal data hashed/masked, only with consent",
+)
+BUYER_ALIAS_CURRENT = TableSpec(
+    "buyer_alias_current", ("fair_id", "alias", "buyer_id"),
+    "view: the current canonical buyer of every identity record", is_view=True,
+)
+BUYER_EVENTS_RESOLVED = TableSpec(
+    "buyer_events_resolved",
+    ("event_id", "event_type", "fair_id", "occurred_at", "cluster_id", "exhibitor_id",
+     "booth_id", "buyer_id"),
+    "view: buyer events with the buyer they belong to now (merges applied)", is_view=True,
+)
+UNIQUE_BUYERS_BY_CLUSTER = TableSpec(
+    "unique_buyers_by_cluster", ("fair_id", "cluster_id", "buyers", "events"),
+    "view: resolved unique buyers per cluster", is_view=True,
+)
+UNIQUE_BUYERS_BY_BOOTH = TableSpec(
+    "unique_buyers_by_booth", ("fair_id", "cluster_id", "booth_id", "buyers", "events"),
+    "view: resolved unique buyers per booth", is_view=True,
+)
+UNIQUE_BUYERS_BY_HOUR = TableSpec(
+    "unique_buyers_by_hour", ("fair_id", "cluster_id", "hour", "buyers", "events"),
+    "view: resolved unique buyers per cluster per event-time hour", is_view=True,
+)
+UNIQUE_BUYERS_TOTAL = TableSpec(
+    "unique_buyers_total", ("fair_id", "buyers", "aliases"),
+    "view: resolved unique buyers of the fair", is_view=True,
+)
 SCHEMA_MIGRATIONS = TableSpec(
     "schema_migrations", ("version", "name", "applied_at"), "applied migration files"
 )
@@ -151,7 +227,10 @@ TABLE_BY_EVENT_TYPE: dict[str, TableSpec] = {
 }
 EVENT_TABLES: tuple[TableSpec, ...] = tuple(TABLE_BY_EVENT_TYPE.values())
 ALL_TABLES: tuple[TableSpec, ...] = EVENT_TABLES + (
-    DEAD_LETTER_TABLE, LEADS_MINUTE_PARTS, LEADS_PER_CLUSTER_MINUTE, SCHEMA_MIGRATIONS
+    DEAD_LETTER_TABLE, LEADS_MINUTE_PARTS, LEADS_PER_CLUSTER_MINUTE,
+    BUYER_EVENTS_TABLE, BUYER_ALIASES, BUYER_MERGES_TABLE, BUYERS, BUYER_ALIAS_CURRENT,
+    BUYER_EVENTS_RESOLVED, UNIQUE_BUYERS_BY_CLUSTER, UNIQUE_BUYERS_BY_BOOTH,
+    UNIQUE_BUYERS_BY_HOUR, UNIQUE_BUYERS_TOTAL, SCHEMA_MIGRATIONS,
 )
 TABLES_BY_NAME: dict[str, TableSpec] = {t.name: t for t in ALL_TABLES}
 
@@ -179,6 +258,25 @@ class TopicNames:
     @property
     def leads_minute(self) -> str:
         return self.name(LEADS_MINUTE)
+
+    @property
+    def identity_records(self) -> str:
+        return self.name(IDENTITY_RECORDS)
+
+    @property
+    def buyer_events(self) -> str:
+        return self.name(BUYER_EVENTS)
+
+    @property
+    def buyer_merges(self) -> str:
+        return self.name(BUYER_MERGES)
+
+    @property
+    def buyer_state(self) -> str:
+        return self.name(BUYER_STATE)
+
+    def sink(self) -> list[str]:
+        return [self.name(s) for s in SINK_TOPICS]
 
     def all(self) -> dict[str, TopicSpec]:
         return {self.name(s): s for s in ALL_TOPICS}

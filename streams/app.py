@@ -1,12 +1,18 @@
-"""The Faust app: validate, enrich and aggregate every raw topic.
+"""The Faust app: validate, enrich and aggregate every raw topic; resolve buyers.
 
-One agent, ``validate-enrich-aggregate``, reads all raw topics as raw bytes (we decode
-ourselves: Faust would log-and-skip a message it cannot deserialize), in batches
+``validate-enrich-aggregate`` reads all raw topics as raw bytes (we decode ourselves:
+Faust would log-and-skip a message it cannot deserialize), in batches
 (:mod:`streams.batch` does the work):
 - invalid -> rows on the dead-letter topic (reason, ``topic[partition]@offset``, raw bytes);
 - valid   -> rows on the valid-events topic (header ``table`` names the ClickHouse table)
   and, for leads, updates of the changelog-backed ``leads_minute_state`` table plus the
-  new snapshots of the touched entries on the leads topic.
+  new snapshots of the touched entries on the leads topic;
+- buyer-bearing events -> identity records on the identity topic, keyed by fair.
+
+``resolve-buyers`` reads the identity topic (one fair's records in one partition, in
+order) and runs :mod:`streams.identity.stream`: the records it applies go to the
+changelog-backed ``buyer_identity_log`` table, its rows to the buyer events, merges and
+state topics.
 Rows travel newline-joined, one Kafka message per table per batch, which is what makes
 Python fast enough here: per-message sends dominated the cost.
 Nothing in the loop raises for bad data: an agent that raises has its message acked
@@ -18,19 +24,33 @@ from __future__ import annotations
 
 import logging
 import weakref
+from datetime import UTC, datetime
 
 import faust
-
-from leadloom.settings import Settings
-from schemas.registry import LEADS_STATE_TABLE, RAW_PARTITIONS, RAW_TOPICS
+import orjson
 from faust.streams import _current_event
 from faust.types import EventT
+
+from leadloom.settings import Settings
+from schemas.deadletter import Reason
+from schemas.registry import (
+    BUYER_ALIASES,
+    BUYERS,
+    IDENTITY_LOG_TABLE,
+    LEADS_STATE_TABLE,
+    RAW_PARTITIONS,
+    RAW_TOPICS,
+)
 from streams.batch import RawMessage, chunk_rows, process_batch
+from streams.identity.stream import IdentityStreams, Outputs
+from streams.rows import SourceRef, dead_letter_row
+from streams.validate import Rejected
 from streams.offsets import GuardedTransport, heal_holes, stuck_partitions
 
 log = logging.getLogger(__name__)
 
 AGENT_NAME = "validate-enrich-aggregate"
+RESOLVE_AGENT_NAME = "resolve-buyers"
 BATCH_MAX = 2000
 BATCH_WITHIN_S = 0.05
 HEAL_INTERVAL_S = 5.0
@@ -82,6 +102,8 @@ def create_app(settings: Settings) -> faust.App:
     valid_out = app.topic(topics.valid_events, key_serializer="raw", value_serializer="raw")
     leads_out = app.topic(topics.leads_minute, key_serializer="raw", value_serializer="raw")
     dead_out = app.topic(topics.dead_letters, key_serializer="raw", value_serializer="raw")
+    identity_out = app.topic(topics.identity_records, key_serializer="raw",
+                             value_serializer="raw")
     leads_state = app.Table(
         LEADS_STATE_TABLE, default=None, partitions=RAW_PARTITIONS, key_type=str
     )
@@ -107,9 +129,13 @@ def create_app(settings: Settings) -> faust.App:
                 _set_in_partition_of(leads_state, events[update.owner_index], key, update.state)
             for block in chunk_rows(out.snapshots):
                 await leads_out.send(value=block)
+            for fair_id, records in out.identity_by_fair.items():
+                for block in chunk_rows(records):
+                    await identity_out.send(key=fair_id.encode(), value=block)
             if out.dead_letters:
                 log.info("%d dead letter(s) in a batch of %d", len(out.dead_letters), len(events))
 
+    _add_resolver(app, settings)
     suspects: dict = {}
 
     @app.timer(HEAL_INTERVAL_S)
@@ -122,6 +148,47 @@ def create_app(settings: Settings) -> faust.App:
         suspects = stuck_partitions(consumer, event_type_of)  # type: ignore[arg-type]
 
     return app
+
+
+def _add_resolver(app: faust.App, settings: Settings) -> None:
+    """The ``resolve-buyers`` agent: identity records of each fair, in log order."""
+    topics = settings.topics
+    identity_in = app.topic(topics.identity_records, key_type=bytes, value_type=bytes,
+                            key_serializer="raw", value_serializer="raw")
+    events_out = app.topic(topics.buyer_events, key_serializer="raw", value_serializer="raw")
+    merges_out = app.topic(topics.buyer_merges, key_serializer="raw", value_serializer="raw")
+    state_out = app.topic(topics.buyer_state, key_serializer="raw", value_serializer="raw")
+    dead_out = app.topic(topics.dead_letters, key_serializer="raw", value_serializer="raw")
+    identity_log = app.Table(
+        IDENTITY_LOG_TABLE, default=None, partitions=RAW_PARTITIONS, key_type=str
+    )
+    streams = IdentityStreams()
+
+    @app.agent(identity_in, name=RESOLVE_AGENT_NAME)
+    async def resolve_buyers(stream: faust.Stream) -> None:
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            out = Outputs()
+            for event in events:
+                rejected_before = len(out.rejected)
+                streams.resolve_block(event.message.value or b"", identity_log.get, out)
+                for key, record in out.logged:
+                    _set_in_partition_of(identity_log, event, key, record)
+                out.logged.clear()
+                source = SourceRef(event.message.topic, event.message.partition,
+                                   event.message.offset)
+                for line, why in out.rejected[rejected_before:]:
+                    row = dead_letter_row(Rejected(Reason.BAD_JSON, why), source, line,
+                                          datetime.now(UTC))
+                    await dead_out.send(value=orjson.dumps(row))
+            for table, rows in ((BUYER_ALIASES.name, out.aliases), (BUYERS.name, out.buyers)):
+                for block in chunk_rows(rows):
+                    await state_out.send(value=block, headers={"table": table.encode()})
+            for block in chunk_rows(out.merges):
+                await merges_out.send(value=block)
+            for block in chunk_rows(out.events):
+                await events_out.send(value=block)
+            if out.rejected:
+                log.error("%d identity record(s) dead-lettered", len(out.rejected))
 
 
 def run_worker(settings: Settings, loglevel: str = "warn") -> None:

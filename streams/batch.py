@@ -1,4 +1,5 @@
-"""One batch of raw messages -> table rows, dead letters and leads-state updates. Pure.
+"""One batch of raw messages -> table rows, dead letters, leads-state updates and identity
+records. Pure.
 
 The Faust agent hands a batch here and only does I/O with the result. Outputs are
 grouped so that the agent sends one Kafka message per table per batch (newline-joined
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from streams.identity.records import identity_record
 from streams.leads import LEAD_KIND_BY_EVENT_TYPE, MinuteState, minute_of, part_row, state_key
 from streams.rows import SourceRef, dead_letter_row, event_row, table_for
 from streams.validate import Accepted, validate
@@ -41,6 +43,7 @@ class BatchOutput:
     dead_letters: list[bytes] = field(default_factory=list)
     state_updates: dict[str, StateUpdate] = field(default_factory=dict)
     snapshots: list[bytes] = field(default_factory=list)
+    identity_by_fair: dict[str, list[bytes]] = field(default_factory=dict)
 
 
 @dataclass
@@ -75,6 +78,9 @@ def process_batch(
         out.rows_by_table.setdefault(table_for(event), []).append(
             orjson.dumps(event_row(event, outcome.enrichment, source))
         )
+        ident = identity_record(event, outcome.enrichment)
+        if ident is not None:
+            out.identity_by_fair.setdefault(event.fair_id, []).append(orjson.dumps(ident))
         kind = LEAD_KIND_BY_EVENT_TYPE.get(event.event_type)
         cluster_id = outcome.enrichment.cluster_id
         if kind is None or cluster_id is None:

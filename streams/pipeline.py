@@ -100,38 +100,43 @@ class Pipeline:
             self.stop()
 
     # -- progress --------------------------------------------------------------------
+    STAGES = 3  # raw topics (workers), identity topic (resolver), derived topics (sink)
+
+    def stage_lag(self, stage: int) -> int:
+        """Messages a stage has not committed yet; stages count from upstream."""
+        topics, s = self.settings.topics, self.settings
+        if stage == 0:
+            return consumer_lag(s, s.faust_app_id, [topics.name(t) for t in RAW_TOPICS])
+        if stage == 1:
+            return consumer_lag(s, s.faust_app_id, [topics.identity_records])
+        return consumer_lag(s, s.sink_group, topics.sink())
+
     def lag(self) -> tuple[int, int]:
         """(messages the workers have not committed, messages the sink has not committed)."""
-        topics = self.settings.topics
-        raw = consumer_lag(
-            self.settings, self.settings.faust_app_id, [topics.name(s) for s in RAW_TOPICS]
-        )
-        derived = consumer_lag(
-            self.settings, self.settings.sink_group,
-            [topics.valid_events, topics.leads_minute, topics.dead_letters],
-        )
-        return raw, derived
+        return self.stage_lag(0) + self.stage_lag(1), self.stage_lag(2)
 
     def wait_idle(self, timeout_s: float, on_tick: Callable[[int, int], None] | None = None
                   ) -> bool:
         """Wait until everything published so far is processed and stored.
 
-        Workers commit raw offsets only after their output is flushed, so once the raw lag
-        is zero, a zero sink lag measured *afterwards* means every derived row is stored.
+        Each stage commits its input offsets only after its output is flushed, so once a
+        stage's lag is zero, a zero lag of the next stage measured *afterwards* means its
+        output is processed too; checked in order, the last zero means all is stored.
         """
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.failure is not None:
                 raise RuntimeError(f"the sink stopped: {self.failure}") from self.failure
-            raw, _ = self.lag()
-            if raw == 0:
-                _, derived = self.lag()
-                if derived == 0:
-                    return True
-            else:
-                derived = -1
+            lags: list[int] = []
+            for stage in range(self.STAGES):
+                lags.append(self.stage_lag(stage))
+                if lags[-1]:
+                    break
+            if len(lags) == self.STAGES and lags[-1] == 0:
+                return True
             if on_tick:
-                on_tick(raw, derived)
+                workers = sum(lags[:self.STAGES - 1])
+                on_tick(workers, lags[-1] if len(lags) == self.STAGES else -1)
             time.sleep(0.5)
         return False
 

@@ -1,6 +1,6 @@
 """The sink: derived topics -> ClickHouse, in batches, offsets committed after the insert.
 
-Reads the valid-events, leads and dead-letter topics with a kafka-python consumer
+Reads the valid-events, leads, dead-letter and buyer topics with a kafka-python consumer
 (auto commit off). Rows are already JSON in the table's columns, so a batch is passed
 through to ``JSONEachRow`` inserts without parsing. A failed insert is retried (with
 backoff) until it succeeds or the sink is stopped; offsets are committed only after
@@ -25,7 +25,12 @@ from leadloom.kafka import bootstrap_list
 from leadloom.settings import Settings
 from leadloom.store import Store
 from schemas.deadletter import Reason
-from schemas.registry import DEAD_LETTER_TABLE, LEADS_MINUTE_PARTS
+from schemas.registry import (
+    BUYER_EVENTS_TABLE,
+    BUYER_MERGES_TABLE,
+    DEAD_LETTER_TABLE,
+    LEADS_MINUTE_PARTS,
+)
 from streams.rows import SourceRef, dead_letter_row
 from streams.validate import Rejected
 
@@ -48,8 +53,10 @@ class Sink:
         self._table_of_topic = {
             topics.leads_minute: LEADS_MINUTE_PARTS.name,
             topics.dead_letters: DEAD_LETTER_TABLE.name,
+            topics.buyer_events: BUYER_EVENTS_TABLE.name,
+            topics.buyer_merges: BUYER_MERGES_TABLE.name,
         }
-        self.topics = [topics.valid_events, topics.leads_minute, topics.dead_letters]
+        self.topics = topics.sink()
         self.stats = SinkStats()
         self._stop = threading.Event()
         self.consumer = KafkaConsumer(

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from leadloom import summary
+from leadloom.commands.resolve import pairwise
 from leadloom.commands.session import pipeline_session
 from leadloom.commands.simulate import simulate_and_publish
 from leadloom.kafka import admin
@@ -77,14 +78,26 @@ def _report(pipeline: Pipeline, settings: Settings, sim: dict, started: float) -
         "dead_letters": sum(dead.values()),
         "dead_letters_by_reason": dead,
         "expected_dead_letters_by_reason": truth["malformed_by_reason"],
-        "buyers_resolved": summary.badges_seen(query, db),
+        "buyers_resolved": summary.buyers_resolved(query, db),
         "expected_distinct_buyers": truth["distinct_buyers"],
+        "badges_seen": summary.badges_seen(query, db),
+        **_buyer_quality(summary.buyer_of_alias(query, db), truth),
         "leads_by_cluster": summary.leads_by_cluster(query, db),
         "stream_leads_by_cluster": summary.stream_leads_by_cluster(query, db),
         "expected_leads_by_cluster": truth["expected_by_cluster"],
         "worker_restarts": pipeline.restarts,
         "elapsed_s": round(time.monotonic() - started, 1),
     }
+
+
+def _buyer_quality(buyer_of_alias: dict[str, str], truth: dict) -> dict[str, float]:
+    """Pairwise precision/recall of the stream's buyers on the day's registrations and
+    inquiries (their event ids are identity records; the simulator knows their buyer)."""
+    true_buyer = truth["buyer_of_record"]
+    labelled = {a: b for a, b in buyer_of_alias.items() if a in true_buyer}
+    p, r = pairwise(labelled, {a: true_buyer[a] for a in labelled})
+    return {"buyer_records_labelled": len(labelled), "buyer_precision": round(p, 4),
+            "buyer_recall": round(r, 4), "buyer_f1": round(2 * p * r / (p + r), 4) if p + r else 0.0}
 
 
 def _mismatches(report: dict) -> list[str]:
@@ -123,7 +136,9 @@ def _print_summary(report: dict) -> None:
         f"\nproduced {report['events_produced']} messages ({report['duplicates_resent']} resends,"
         f" {report['malformed_sent']} malformed); stored {report['events_stored']} distinct"
         f" events of {report['expected_valid_events']} expected; {report['dead_letters']} dead"
-        f" letters; {report['buyers_resolved']} badges; {report['elapsed_s']} s\n"
+        f" letters; {report['buyers_resolved']} buyers resolved of"
+        f" {report['expected_distinct_buyers']} (pairwise precision {report['buyer_precision']},"
+        f" recall {report['buyer_recall']}); {report['elapsed_s']} s\n"
     )
 
 

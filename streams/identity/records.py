@@ -1,0 +1,65 @@
+"""Accepted events -> identity records, the resolver's input on the identity topic. Pure.
+
+Registrations and inquiries carry the contact fields a person typed; scans and
+procurement steps carry only a badge id (``buyer_ref`` is the badge). Supplier profiles
+are not about buyers and have no identity record. One record is one JSON object:
+
+    {"event_id", "event_type", "fair_id", "occurred_at", "cluster_id", "exhibitor_id",
+     "booth_id", "badge_id", "consent", "contact": {full_name, company, email, phone,
+     wechat, country, province, city, address, postcode} | null}
+
+The raw contact fields travel only on this internal topic and the resolver's changelog
+(resolution needs them); analytics tables get them hashed or masked.
+"""
+
+from __future__ import annotations
+
+from schemas.events import (
+    ContactFields,
+    Event,
+    InquiryEvent,
+    ProcurementEvent,
+    RegistrationEvent,
+    ScanEvent,
+)
+from schemas.reference import booths_by_exhibitor
+from streams.validate import Enrichment
+
+CONTACT_FIELDS = (
+    "full_name", "company", "email", "phone", "wechat", "country", "province", "city",
+    "address", "postcode",
+)
+_BOOTH_OF_EXHIBITOR = {e: b.id for e, b in booths_by_exhibitor().items()}
+
+
+def identity_record(event: Event, enrichment: Enrichment) -> dict[str, object] | None:
+    """The identity record of an accepted event, or None for events without a buyer."""
+    p = event.payload
+    if isinstance(event, (RegistrationEvent, InquiryEvent)):
+        badge, contact, consent = getattr(p, "badge_id", None), _contact(p), p.consent
+    elif isinstance(event, ScanEvent):
+        badge, contact, consent = p.badge_id, None, False
+    elif isinstance(event, ProcurementEvent):
+        badge, contact, consent = p.buyer_ref, None, False
+    else:
+        return None
+    exhibitor = enrichment.exhibitor_id or ""
+    booth = p.booth_id if isinstance(event, ScanEvent) else _BOOTH_OF_EXHIBITOR.get(exhibitor, "")
+    return {
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "fair_id": event.fair_id,
+        "occurred_at": event.occurred_at.isoformat(timespec="milliseconds"),
+        "cluster_id": enrichment.cluster_id or "",
+        "exhibitor_id": exhibitor,
+        "booth_id": booth,
+        "badge_id": badge or "",
+        "consent": consent,
+        "contact": contact,
+    }
+
+
+def _contact(p: ContactFields) -> dict[str, str | None]:
+    fields = {k: getattr(p, k, None) for k in CONTACT_FIELDS if k != "wechat"}
+    fields["wechat"] = p.wechat_id
+    return fields

@@ -1,0 +1,258 @@
+"""The identity resolver of one fair as the stream runs it: log, outputs, recovery. Pure.
+
+The Faust agent feeds identity records (:mod:`streams.identity.records`) of one fair, in
+the order of its identity-topic partition, to :meth:`FairIdentity.apply` and does the
+I/O with the result:
+
+- every record the resolver applies is appended to the fair's *log* (a changelog-backed
+  Faust table, key ``<fair_id>|<seq>``). The resolver is deterministic, so replaying the
+  log in order rebuilds exactly the state it had: same buyer ids, same merges. A worker
+  that takes the partition over (restart, rebalance) rebuilds before its first record.
+- a registration or inquiry is a record of its own (id = its event id); a scan or
+  procurement step belongs to the record that holds its badge, and creates a badge-only
+  record (``badge:<id>``) when the badge is new.
+- outputs: a ``buyer_events`` row per event (its record as ``alias`` and its buyer now);
+  ``buyer_aliases`` rows for each record whose buyer changed; a ``buyers`` profile row
+  for the buyer touched (and one per absorbed buyer, ``merged_into`` the survivor);
+  ``buyer_merges`` rows.
+
+Delivery is at least once: a message is re-read if its offset was not committed, and the
+log may already hold what it applied. Re-applying a known record changes nothing, so
+outputs that a crash lost are re-sent from the current state: after a rebuild, the first
+time each restored record is touched, its alias, profile and merge rows go out again. A
+record whose outputs were lost was applied from an uncommitted message, which is re-read,
+so every such record is touched again. Alias versions are the log length, which only
+grows, so a re-sent row never overrides a newer one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+
+from streams.identity import normalize as norm
+from streams.identity.resolver import Merge, Resolver
+from streams.rows import mask_name, pseudonym
+
+BADGE_RECORD_PREFIX = "badge:"
+BUYER_ID_PREFIX = "buyer:"
+
+
+def log_key(fair_id: str, seq: int) -> str:
+    return f"{fair_id}|{seq:09d}"
+
+
+def buyer_id(root: str) -> str:
+    return BUYER_ID_PREFIX + root
+
+
+@dataclass
+class Outputs:
+    """Rows for the output topics, and the records to append to the log (seq, record)."""
+
+    events: list[bytes] = field(default_factory=list)
+    aliases: list[bytes] = field(default_factory=list)
+    buyers: list[bytes] = field(default_factory=list)
+    merges: list[bytes] = field(default_factory=list)
+    logged: list[tuple[str, dict]] = field(default_factory=list)  # (log key, record)
+    rejected: list[tuple[bytes, str]] = field(default_factory=list)  # (line, why)
+
+
+class IdentityStreams:
+    """Every fair's resolver in one worker; the agent hands it identity-topic messages."""
+
+    def __init__(self) -> None:
+        self.fairs: dict[str, FairIdentity] = {}
+
+    def resolve_block(self, block: bytes, read_log: Callable[[str], dict | None],
+                      out: Outputs) -> None:
+        """Resolve one message (newline-joined identity records) into ``out``.
+
+        The caller writes ``out.logged`` to the log table before the next block: the
+        resolver checks itself against the log once per block.
+        """
+        synced: set[str] = set()
+        for line in block.split(b"\n"):
+            try:
+                ident = orjson.loads(line)
+                fair_id = ident["fair_id"]
+                engine = self.fairs.get(fair_id)
+                if engine is None:
+                    engine = self.fairs[fair_id] = FairIdentity(fair_id)
+                if fair_id not in synced:
+                    engine.catch_up(read_log)
+                    synced.add(fair_id)
+                engine.apply(ident, out)
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                out.rejected.append((line, f"{type(exc).__name__}: {exc}"))
+
+
+class FairIdentity:
+    """One fair's resolver, the records it applied (in order) and what each one caused."""
+
+    def __init__(self, fair_id: str) -> None:
+        self.fair_id = fair_id
+        self._reset()
+
+    def _reset(self) -> None:
+        self.resolver = Resolver()
+        self.log: list[dict] = []  # applied records; index = seq
+        self.records: dict[str, dict] = {}
+        self.merges_by_record: dict[str, list[Merge]] = {}
+        self._unconfirmed: set[str] = set()  # restored records whose outputs may be lost
+
+    # -- recovery --------------------------------------------------------------------
+    def catch_up(self, read_log: Callable[[str], dict | None]) -> int:
+        """Make this resolver equal to the durable log; return records replayed.
+
+        ``read_log(key)`` reads the changelog-backed table. If the last record applied
+        here is not the log's record at that position (another worker owned the fair
+        meanwhile, or this one's writes never became durable), start again from empty.
+        """
+        if self.log:
+            last = read_log(log_key(self.fair_id, len(self.log) - 1))
+            if last is None or last.get("id") != self.log[-1]["id"]:
+                self._reset()
+        replayed = 0
+        while (record := read_log(log_key(self.fair_id, len(self.log)))) is not None:
+            self._apply_record(record)
+            self._unconfirmed.add(record["id"])
+            replayed += 1
+        return replayed
+
+    # -- the stream ------------------------------------------------------------------
+    def apply(self, ident: dict, out: Outputs, now: datetime | None = None) -> None:
+        """Resolve one identity record (see :mod:`streams.identity.records`) into ``out``."""
+        now_text = (now or datetime.now(UTC)).isoformat(timespec="milliseconds")
+        missing = [k for k in ("event_id", "event_type", "occurred_at") if not ident.get(k)]
+        if missing:
+            raise ValueError(f"identity record without {', '.join(missing)}")
+        contact = ident.get("contact")
+        badge = ident.get("badge_id") or ""
+        if contact is None and not badge:
+            raise ValueError("an identity record without contact fields needs a badge_id")
+        if contact is not None:
+            record_id = str(ident["event_id"])
+        else:
+            holders = self.resolver.index.get(("b", badge)) if badge else None
+            record_id = holders[0] if holders else BADGE_RECORD_PREFIX + badge
+        if record_id in self.records:
+            root = self.resolver.find(record_id)
+            if record_id in self._unconfirmed:
+                self._unconfirmed.discard(record_id)
+                self._resend(record_id, root, out, now_text)
+        else:
+            record = {"id": record_id, "badge_id": badge or None,
+                      "consent": bool(ident.get("consent")),
+                      "occurred_at": ident["occurred_at"], **(contact or {})}
+            before = len(self.resolver.merges)
+            root = self._apply_record(record)
+            out.logged.append((log_key(self.fair_id, len(self.log) - 1), record))
+            merges = self.resolver.merges[before:]
+            changed = self.resolver.members[root] if merges else [record_id]
+            self._alias_rows(changed, root, out, now_text)
+            self._profile_rows(root, merges, out, now_text)
+            out.merges.extend(self._merge_row(m, now_text) for m in merges)
+        out.events.append(orjson.dumps({
+            "event_id": ident["event_id"], "event_type": ident["event_type"],
+            "fair_id": self.fair_id, "occurred_at": ident["occurred_at"],
+            "cluster_id": ident.get("cluster_id") or "",
+            "exhibitor_id": ident.get("exhibitor_id") or "",
+            "booth_id": ident.get("booth_id") or "",
+            "alias": record_id, "buyer_id": buyer_id(root), "resolved_at": now_text,
+        }))
+
+    def buyer_of(self, record_id: str) -> str:
+        return buyer_id(self.resolver.find(record_id))
+
+    # -- internals -------------------------------------------------------------------
+    def _apply_record(self, record: dict) -> str:
+        before = len(self.resolver.merges)
+        root = self.resolver.add(record)
+        self.log.append(record)
+        self.records[record["id"]] = record
+        merges = self.resolver.merges[before:]
+        if merges:
+            self.merges_by_record[record["id"]] = merges
+        return root
+
+    def _resend(self, record_id: str, root: str, out: Outputs, now: str) -> None:
+        merges = self.merges_by_record.get(record_id, [])
+        self._alias_rows(self.resolver.members[root], root, out, now)
+        self._profile_rows(root, merges, out, now)
+        out.merges.extend(self._merge_row(m, now) for m in merges)
+
+    def _alias_rows(self, aliases: list[str], root: str, out: Outputs, now: str) -> None:
+        version = len(self.log)
+        target = buyer_id(root)
+        out.aliases.extend(
+            orjson.dumps({"fair_id": self.fair_id, "alias": a, "buyer_id": target,
+                          "version": version, "updated_at": now})
+            for a in aliases
+        )
+
+    def _profile_rows(self, root: str, merges: list[Merge], out: Outputs, now: str) -> None:
+        version = len(self.log)
+        out.buyers.append(orjson.dumps(self._profile(root, version, now)))
+        for m in merges:
+            out.buyers.append(orjson.dumps({
+                **_EMPTY_PROFILE, "fair_id": self.fair_id, "buyer_id": buyer_id(m.absorbed),
+                "merged_into": buyer_id(self.resolver.find(m.survivor)),
+                "first_seen": self.records[m.absorbed]["occurred_at"],
+                "last_seen": self.records[m.absorbed]["occurred_at"],
+                "version": version, "updated_at": now,
+            }))
+
+    def _profile(self, root: str, version: int, now: str) -> dict[str, object]:
+        """The buyer's latest profile: personal data only hashed or masked, with consent."""
+        members = [self.records[m] for m in self.resolver.members[root]]
+        members.sort(key=lambda r: r["occurred_at"])
+        consented = [r for r in members if r.get("consent")]
+        emails = {norm.email(r.get("email")) for r in consented} - {None}
+        phones = {norm.phone(r.get("phone"), r.get("country")) for r in consented} - {None}
+        wechats = {norm.wechat(r.get("wechat")) for r in consented} - {None}
+        names = [r["full_name"] for r in consented if r.get("full_name")]
+        return {
+            "fair_id": self.fair_id,
+            "buyer_id": buyer_id(root),
+            "merged_into": "",
+            "records": len(members),
+            "badges": sorted({r["badge_id"] for r in members if r.get("badge_id")}),
+            "consent": bool(consented),
+            "name_masked": mask_name(names[-1]) if names else "",
+            "email_hashes": sorted(pseudonym(v) for v in emails),
+            "phone_hashes": sorted(pseudonym(v) for v in phones),
+            "wechat_hashes": sorted(pseudonym(v) for v in wechats),
+            "company": _latest(members, "company"),
+            "country": _latest(members, "country"),
+            "city": _latest(members, "city"),
+            "first_seen": members[0]["occurred_at"],
+            "last_seen": members[-1]["occurred_at"],
+            "version": version,
+            "updated_at": now,
+        }
+
+    def _merge_row(self, m: Merge, now: str) -> bytes:
+        return orjson.dumps({
+            "fair_id": self.fair_id, "survivor": buyer_id(m.survivor),
+            "absorbed": buyer_id(m.absorbed), "record_id": m.record_id,
+            "evidence": list(m.evidence), "score": m.score,
+            "merged_at": now,
+        })
+
+
+_EMPTY_PROFILE: dict[str, object] = {
+    "merged_into": "", "records": 0, "badges": [], "consent": False, "name_masked": "",
+    "email_hashes": [], "phone_hashes": [], "wechat_hashes": [], "company": "",
+    "country": "", "city": "",
+}
+
+
+def _latest(records: list[dict], key: str) -> str:
+    for record in reversed(records):
+        if record.get(key):
+            return str(record[key])
+    return ""

@@ -1,0 +1,131 @@
+"""The stream's identity engine: outputs per event, the log, recovery and re-sent outputs."""
+
+from __future__ import annotations
+
+import orjson
+
+from streams.identity.stream import FairIdentity, IdentityStreams, Outputs, log_key
+
+FAIR = "CIFW-2026-AW"
+
+
+def ident(event_id: str, event_type: str = "booth_scan", badge: str = "", contact=None,
+          at: str = "2026-03-26T02:15:30.000+00:00", cluster: str = "keqiao") -> dict:
+    return {"event_id": event_id, "event_type": event_type, "fair_id": FAIR,
+            "occurred_at": at, "cluster_id": cluster, "exhibitor_id": "", "booth_id": "",
+            "badge_id": badge, "consent": True, "contact": contact}
+
+
+def rows(blocks: list[bytes]) -> list[dict]:
+    return [orjson.loads(b) for b in blocks]
+
+
+def test_a_scan_before_its_registration_becomes_that_buyer() -> None:
+    engine, out = FairIdentity(FAIR), Outputs()
+    engine.apply(ident("s1", badge="B1"), out)
+    engine.apply(ident("r1", "buyer_registration", badge="B1",
+                       contact={"full_name": "陈静", "email": "chen.jing@example.com"}), out)
+    engine.apply(ident("s2", badge="B1"), out)
+    events = rows(out.events)
+    assert [e["alias"] for e in events] == ["badge:B1", "r1", "badge:B1"]
+    assert {e["buyer_id"] for e in events} == {"buyer:badge:B1"}
+    assert [key for key, _ in out.logged] == [log_key(FAIR, 0), log_key(FAIR, 1)]
+    profile = rows(out.buyers)[-1]
+    assert profile["badges"] == ["B1"] and profile["records"] == 2
+    assert profile["name_masked"] == "陈*" and len(profile["email_hashes"]) == 1
+    assert "chen" not in orjson.dumps(rows(out.buyers)).decode()
+
+
+def test_a_linking_inquiry_merges_two_buyers_and_moves_every_alias() -> None:
+    engine, out = FairIdentity(FAIR), Outputs()
+    engine.apply(ident("rx", "buyer_registration", badge="BX",
+                       contact={"full_name": "陈静", "email": "chen.jing@example.com"}), out)
+    engine.apply(ident("ry", "buyer_registration", badge="BY",
+                       contact={"full_name": "Chen Jing", "phone": "13912345678"}), out)
+    engine.apply(ident("sy", badge="BY"), out)
+    assert engine.buyer_of("rx") != engine.buyer_of("ry")
+    out = Outputs()
+    engine.apply(ident("q1", "online_inquiry", contact={
+        "full_name": "陈静", "email": "Chen.Jing@example.com", "phone": "+86 139 1234 5678"}), out)
+    merge, = rows(out.merges)
+    assert (merge["survivor"], merge["absorbed"], merge["record_id"]) == (
+        "buyer:rx", "buyer:ry", "q1")
+    assert {a["alias"]: a["buyer_id"] for a in rows(out.aliases)} == {
+        "rx": "buyer:rx", "ry": "buyer:rx", "q1": "buyer:rx"}
+    absorbed = [b for b in rows(out.buyers) if b["merged_into"]]
+    assert [(b["buyer_id"], b["merged_into"]) for b in absorbed] == [("buyer:ry", "buyer:rx")]
+    survivor = next(b for b in rows(out.buyers) if not b["merged_into"])
+    assert survivor["badges"] == ["BX", "BY"] and survivor["records"] == 3
+
+
+def test_personal_data_stays_out_of_profiles_without_consent() -> None:
+    engine, out = FairIdentity(FAIR), Outputs()
+    record = ident("r1", "buyer_registration", badge="B1",
+                   contact={"full_name": "Li Na", "email": "li.na@example.com"})
+    record["consent"] = False
+    engine.apply(record, out)
+    profile, = rows(out.buyers)
+    assert (profile["consent"], profile["name_masked"], profile["email_hashes"]) == (
+        False, "", [])
+
+
+def _day() -> list[dict]:
+    contacts = [
+        ("r1", "B1", {"full_name": "陈静", "email": "chen.jing@example.com"}),
+        ("r2", "B2", {"full_name": "Chen Jing", "phone": "13912345678"}),
+        ("r3", "B3", {"full_name": "王伟", "wechat": "wangwei88"}),
+    ]
+    day = [ident("s0", badge="B2")]
+    day += [ident(i, "buyer_registration", badge=b, contact=c) for i, b, c in contacts]
+    day += [ident("s1", badge="B3"), ident("q1", "online_inquiry", contact={
+        "full_name": "陈静", "email": "chen.jing@example.com", "phone": "13912345678"})]
+    return day
+
+
+def test_replaying_the_log_rebuilds_the_same_buyers_and_resends_lost_outputs() -> None:
+    day = _day()
+    first, log = FairIdentity(FAIR), {}
+    out = Outputs()
+    for record in day:
+        first.apply(record, out)
+    log.update(out.logged)
+    # another worker takes over: it rebuilds from the log, then the uncommitted tail
+    # (the last two events) is delivered again
+    second = FairIdentity(FAIR)
+    assert second.catch_up(log.get) == len(first.log)
+    assert second.resolver.merges == first.resolver.merges
+    again = Outputs()
+    for record in day[-2:]:
+        second.apply(record, again)
+    assert not again.logged, "known records are not applied twice"
+    assert rows(again.merges) and {m["record_id"] for m in rows(again.merges)} == {"q1"}
+    assert {a["alias"] for a in rows(again.aliases)} >= {"r1", "r2", "q1", "badge:B2"}
+    assert {e["buyer_id"] for e in rows(again.events)} == {
+        first.buyer_of("r3"), first.buyer_of("q1")}
+    # delivered a third time: nothing is lost any more, so only the event rows go out
+    third = Outputs()
+    for record in day[-2:]:
+        second.apply(record, third)
+    assert (len(third.events), third.aliases, third.merges) == (2, [], [])
+
+
+def test_a_resolver_ahead_of_the_log_starts_again_from_the_log() -> None:
+    day = _day()
+    engine, log = FairIdentity(FAIR), {}
+    out = Outputs()
+    for record in day[:3]:
+        engine.apply(record, out)
+    log.update(out.logged[:2])  # the third record never became durable
+    engine.catch_up(log.get)
+    assert len(engine.log) == 2
+    assert [r["id"] for r in engine.log] == [r["id"] for _, r in out.logged[:2]]
+
+
+def test_a_bad_line_is_rejected_and_the_rest_of_the_block_resolved() -> None:
+    streams, out = IdentityStreams(), Outputs()
+    block = b"\n".join([orjson.dumps(ident("s1", badge="B1")), b"{not json",
+                        orjson.dumps({"fair_id": FAIR}), orjson.dumps(ident("s2", badge="B2"))])
+    streams.resolve_block(block, {}.get, out)
+    assert len(out.events) == 2
+    assert [line for line, _ in out.rejected] == [b"{not json", b'{"fair_id":"CIFW-2026-AW"}']
+    assert all(why for _, why in out.rejected)

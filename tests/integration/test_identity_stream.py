@@ -1,0 +1,158 @@
+"""Buyer identity in the running pipeline: real broker, two workers, six partitions."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import orjson
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from leadloom import summary
+from leadloom.kafka import bootstrap_list, ensure_topics, producer
+from leadloom.settings import Settings
+from producers.publish import publish
+from producers.simulator import simulate_fair
+from schemas.reference import booth_roster
+from schemas.registry import RAW_PARTITIONS
+from streams.identity.stream import IdentityStreams, Outputs
+from streams.pipeline import Pipeline
+from tests.factories import events as f
+from tests.integration.test_pipeline import assert_matches_truth, settle, stored
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def two_workers(pipeline_settings: Settings):
+    ensure_topics(pipeline_settings)
+    pipe = Pipeline(pipeline_settings, workers=2)
+    pipe.start()
+    yield pipe
+    pipe.stop()
+
+
+def unique_buyers(pipe: Pipeline, cluster: str) -> int:
+    query, db = stored(pipe)
+    rows = query(f"SELECT buyers FROM {db}.unique_buyers_by_cluster "
+                 f"WHERE cluster_id = '{cluster}'").rows
+    return int(rows[0][0]) if rows else 0
+
+
+def send(pipe: Pipeline, *docs: dict) -> None:
+    prod = producer(pipe.settings)
+    for doc in docs:
+        payload = doc["payload"]
+        key = (payload.get("badge_id") or doc["event_id"]).encode()
+        prod.send(pipe.settings.topics.raw(doc["event_type"]), key=key, value=f.encode(doc))
+    prod.flush()
+    prod.close()
+
+
+def test_a_linking_inquiry_after_both_buyers_scans_merges_them_within_seconds(
+    two_workers: Pipeline,
+) -> None:
+    pipe = two_workers
+    booth = booth_roster()[0]
+    send(
+        pipe,
+        f.registration(badge_id="B-X", full_name="陈静", email="chen.jing@silkroad.example",
+                       phone=None, country="CN"),
+        f.registration(badge_id="B-Y", full_name="Chen Jing", email=None,
+                       phone="+86 139 1234 5678", country="CN"),
+        f.scan(badge_id="B-X", booth_id=booth.id),
+        f.scan(badge_id="B-Y", booth_id=booth.id),
+    )
+    settle(pipe, 120)
+    assert unique_buyers(pipe, booth.cluster_id) == 2
+    sent_at = time.monotonic()
+    send(pipe, f.inquiry(full_name="陈静", email="Chen.Jing@silkroad.example",
+                         phone="0086 139-1234-5678", cluster_id=booth.cluster_id))
+    while unique_buyers(pipe, booth.cluster_id) != 1:
+        assert time.monotonic() - sent_at < 15, "the merge did not show within 15 s"
+        time.sleep(0.1)
+    print(f"merge visible in unique buyers {time.monotonic() - sent_at:.2f} s after the send")
+    query, db = stored(pipe)
+    merges = query(f"SELECT survivor, absorbed, evidence FROM {db}.buyer_merges FINAL").rows
+    assert len(merges) == 1 and merges[0][0] != merges[0][1]
+    assert set(merges[0][2]) & {"email", "phone"}
+    profiles = query(f"SELECT buyer_id, merged_into, badges FROM {db}.buyers FINAL").rows
+    live = [p for p in profiles if not p[1]]
+    assert len(live) == 1 and sorted(live[0][2]) == ["B-X", "B-Y"]
+    assert summary.buyers_resolved(query, db) == 1
+
+
+def identity_log(settings: Settings) -> list[bytes]:
+    """Every message of the identity topic, partition by partition, in log order."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_list(settings),
+                             enable_auto_commit=False)
+    parts = [TopicPartition(settings.topics.identity_records, p) for p in range(RAW_PARTITIONS)]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    ends = consumer.end_offsets(parts)
+    values: dict[int, list[bytes]] = {p.partition: [] for p in parts}
+    deadline = time.monotonic() + 60
+    while any(consumer.position(p) < ends[p] for p in parts) and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500).values():
+            for r in records:
+                values[r.partition].append(r.value)
+    consumer.close()
+    return [v for p in sorted(values) for v in values[p]]
+
+
+def test_a_killed_worker_yields_the_buyers_and_merges_of_an_uninterrupted_run(
+    two_workers: Pipeline,
+) -> None:
+    pipe = two_workers
+    sim = simulate_fair(12000, seed=5)
+    published: list[object] = []
+
+    def publish_day() -> None:
+        try:
+            published.append(publish(sim.messages, pipe.settings, rate=4000))
+        except Exception as exc:  # surfaced below, not lost in the thread
+            published.append(exc)
+
+    publisher = threading.Thread(target=publish_day)
+    publisher.start()
+    query, db = stored(pipe)
+    # Kill each worker once, mid-stream: one of them is resolving the fair's records.
+    for victim_index, after_rows in ((0, 1500), (1, 5000)):
+        deadline = time.monotonic() + 120
+        while query(f"SELECT count() FROM {db}.buyer_events").rows[0][0] < after_rows:
+            assert time.monotonic() < deadline, "no buyer events before the kill"
+            time.sleep(0.2)
+        os.kill(pipe.worker_pids()[victim_index], signal.SIGKILL)
+    publisher.join()
+    assert not isinstance(published[0], Exception), published[0]
+    settle(pipe, 300)
+    assert pipe.restarts >= 2
+    assert_matches_truth(pipe, sim.ground_truth)
+
+    # The uninterrupted run: the same engine over the same identity log, start to end.
+    reference, out, log = IdentityStreams(), Outputs(), {}
+    for block in identity_log(pipe.settings):
+        reference.resolve_block(block, log.get, out)
+        log.update(out.logged)
+        out.logged.clear()
+    assert not out.rejected
+    (fair,) = reference.fairs.values()
+    expected_buyer = {rec["id"]: fair.buyer_of(rec["id"]) for rec in fair.log}
+    expected_merges = {(f"buyer:{m.survivor}", f"buyer:{m.absorbed}", m.record_id,
+                        tuple(m.evidence)) for m in fair.resolver.merges}
+    assert expected_merges, "the day has merges to compare"
+
+    stored_buyer = summary.buyer_of_alias(query, db)
+    assert stored_buyer == expected_buyer
+    stored_merges = {(s, a, r, tuple(e)) for s, a, r, e in query(
+        f"SELECT survivor, absorbed, record_id, evidence FROM {db}.buyer_merges FINAL").rows}
+    assert stored_merges == expected_merges
+    events = query(f"SELECT uniqExact(event_id), uniqExact(buyer_id) "
+                   f"FROM {db}.buyer_events_resolved").rows[0]
+    expected_events = sum(n for t, n in sim.ground_truth["expected_by_type"].items()
+                          if t != "supplier_profile")
+    assert events[0] == expected_events
+    assert events[1] == len(set(expected_buyer.values()))

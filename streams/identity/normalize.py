@@ -90,6 +90,17 @@ def phone(value: str | None, country: str | None = None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def phone_region_known(value: str | None, country: str | None) -> bool:
+    """Whether ``phone(value, country)`` knew the number's country: dialled with ``+`` or
+    ``00``, typed beside a country, or a mainland mobile (11 digits, ``1[3-9]``)."""
+    if not value:
+        return False
+    if country:
+        return True
+    compact = re.sub(r"[\s\-().]", "", value)
+    return compact.startswith(("+", "00")) or bool(_CN_MOBILE.fullmatch(compact))
+
+
 def wechat(value: str | None) -> str | None:
     cleaned = value.strip().lower() if value else ""
     return cleaned or None
@@ -129,6 +140,13 @@ SURNAME_PINYIN: dict[str, tuple[str, ...]] = {
     "au": ("ou",), "kong": ("jiang",), "yuen": ("yuan",), "fok": ("huo",), "shek": ("shi",),
     "wan": ("yun", "wen"), "tsoi": ("cai",), "liu": ("liao", "liu"), "chung": ("zhong",),
     "ko": ("gao",), "kan": ("jian",), "koo": ("gu",), "sze": ("shi",), "kwong": ("kuang",),
+    "tin": ("tian",), "ching": ("cheng",), "yim": ("yan",), "suen": ("sun",), "hon": ("han",),
+    "tso": ("cao",), "pang": ("peng",), "tung": ("dong",), "tseung": ("jiang",), "so": ("su",),
+    "ting": ("ding",), "shum": ("shen",), "yam": ("ren",), "yiu": ("yao",), "luk": ("lu",),
+    "fong": ("fang",), "chau": ("zhou", "zou"), "mang": ("meng",), "chun": ("qin",),
+    "yau": ("qiu", "you"), "hau": ("hou",), "sit": ("xue",), "lung": ("long",), "ku": ("gu",),
+    "mo": ("mao", "mo"), "kung": ("gong",), "shiu": ("shao",), "chin": ("qian",),
+    "ha": ("xia",), "lyu": ("lv",), "lu": ("lu", "lv"),
 }
 # Surnames whose everyday reading differs from pypinyin's default for the character.
 _SURNAME_READING = {"曾": "zeng", "单": "shan", "解": "xie", "仇": "qiu", "朴": "piao",
@@ -137,13 +155,16 @@ _SURNAME_READING = {"曾": "zeng", "单": "shan", "解": "xie", "仇": "qiu", "�
 
 
 def surname_keys(value: str | None) -> frozenset[str]:
-    """Pinyin of the possible family names (first and last token, romanisations mapped)."""
+    """Pinyin of the possible family names: first and last token, and for a Latin-script
+    name their pinyin readings too (``Cheng`` is 程 in pinyin, 郑 in Cantonese)."""
     tokens = name_tokens(value)
     if not tokens:
         return frozenset()
-    keys: set[str] = set()
-    for token in {tokens[0], tokens[-1]}:
-        keys.update(SURNAME_PINYIN.get(token, (token,)))
+    keys: set[str] = {tokens[0], tokens[-1]}
+    if has_hanzi(value):
+        return frozenset(keys)  # already pinyin: 程 is ``cheng``, not Cantonese ``Cheng`` (郑)
+    for token in (tokens[0], tokens[-1]):
+        keys.update(SURNAME_PINYIN.get(token, ()))
     return frozenset(keys)
 
 
@@ -178,3 +199,20 @@ def company(value: str | None) -> str | None:
         text = stripped
     text = _PUNCT.sub("", text)
     return text or None
+
+
+_NUMBER = re.compile(r"\d+")
+
+
+def address_numbers(value: str | None) -> frozenset[str]:
+    """The numbers of an address (house, building, room, floor): they survive the
+    abbreviations, translations and typos that change its words (``中山路245号9幢2804室``,
+    ``中山路245号9-2804`` and ``Room 2804, Bldg 9, No. 245 Zhongshan Rd.`` agree)."""
+    if not value:
+        return frozenset()
+    return frozenset(n.lstrip("0") or "0" for n in _NUMBER.findall(value))
+
+
+def postcode(value: str | None) -> str | None:
+    cleaned = re.sub(r"[\s\-]", "", value).upper() if value else ""
+    return cleaned or None

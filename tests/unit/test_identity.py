@@ -150,3 +150,91 @@ def test_a_shared_badge_is_one_buyer_whatever_the_names():
     other = r.add({"id": "reg-2", "badge_id": "B2", "full_name": "王秀英"})
     assert scan == reg == "badge:B1"
     assert other == "reg-2"
+
+
+def test_a_name_with_two_corroborating_fields_joins_its_buyer() -> None:
+    r = Resolver()
+    reg = r.add(record("reg", full_name="邹欣瑶", company="杭州锦绣服装有限公司",
+                       email="49036508@qq.com", phone="15943954376", city="杭州市",
+                       address="上城区金桥大道628号6幢1203室", postcode="310076", country="CN"))
+    # another mailbox, no phone: only the name, the company and the address numbers agree
+    inquiry = r.add(record("inq", full_name="Zou Xinyao", company="杭州锦绣服装有限责任公司",
+                           email="zouxinyao@jinxiugarment.com", city="杭州",
+                           address="金桥大道628号6-1203"))
+    assert inquiry == reg
+    assert r.merges == []  # weak evidence joins, it never merges
+
+
+def test_a_name_with_one_corroborating_field_is_not_a_match() -> None:
+    r = Resolver()
+    reg = r.add(record("reg", full_name="Julien Dubois", company="Atelier Durand SAS",
+                       email="jdubois@atelierdurand.fr", phone="+33 6 93 30 87 94",
+                       city="Paris"))
+    assert r.add(record("inq", full_name="Dubois Julien", company="Atelier Durand SARL",
+                        city="PARIS")) != reg
+
+
+def test_a_record_fitting_two_namesakes_joins_neither() -> None:
+    r = Resolver()
+    fields = dict(full_name="Harry Evans", company="Savile Sourcing Limited", city="London",
+                  address="12 Old Street", postcode="W1B 3AH", country="GB")
+    a = r.add(record("a", email="evans.harry@btinternet.com", phone="+44 20 1804 7372",
+                     **fields))
+    b = r.add(record("b", email="harry@savilesourcing.co.uk", phone="+44 7700 900123",
+                     **fields))
+    # colleagues of one name at one address: the inquiry's fields fit both of them
+    c = r.add(record("c", full_name="Evans Harry", company="Savile Sourcing Ltd",
+                     email="evans_harry@gmail.com", address="12 OLD ST.", postcode="W1B 3AH"))
+    assert len({a, b, c}) == 3
+
+
+def test_a_name_is_not_joined_when_any_field_tells_them_apart() -> None:
+    def registered() -> tuple[Resolver, str]:
+        r = Resolver()
+        reg = r.add(record("reg", full_name="刘英婷",
+                           company="深圳简素纺织品股份有限公司", phone="152-9978-6587",
+                           city="深圳市", postcode="518007",
+                           address="南山区世纪大道77号11幢1002室"))
+        r.add(record("inq1", full_name="刘英婷", email="liu.yt@jiansutextiles.com.cn",
+                     phone="152-9978-6587"))  # joins by phone: she has a work mailbox
+        return r, reg
+
+    fits = dict(full_name="刘英婷", company="深圳简素纺织品",
+                address="世纪大道77号11-1002")
+    r, reg = registered()
+    assert r.add(record("same", postcode="518007", **fits)) == reg
+    r, reg = registered()
+    assert r.add(record("other_postcode", postcode="518099", **fits)) != reg
+    r, reg = registered()
+    # another mailbox at her firm's domain belongs to someone else
+    assert r.add(record("other_mailbox", email="ying@jiansutextiles.com.cn", **fits)) != reg
+
+
+def test_a_mistyped_mailbox_that_is_a_namesakes_does_not_merge_the_two() -> None:
+    r = Resolver()
+    namesake = r.add(record("a", full_name="Suzuki Aoi", email="suzuki.aoi@docomo.ne.jp",
+                            phone="+81-90-6229-2166", country="JP"))
+    own = r.add(record("b", full_name="Suzuki Aoi", email="suzukiaoi@docomo.ne.jp",
+                       phone="+81 90 1382 5749", country="JP"))
+    typed = r.add(record("c", full_name="Suzuki Aoi", email="suzuki.aoi@docomo.ne.jp",
+                         phone="0081 90 1382 5749", country="JP"))
+    assert typed == own != namesake and r.merges == []
+
+
+def test_a_national_number_without_a_country_does_not_tell_records_apart() -> None:
+    r = Resolver()
+    reg = r.add(record("reg", full_name="David Wilson", email="wilsondavid@yahoo.com",
+                       phone="+1 212 555 2273", country="US"))
+    # read as Chinese for want of a country, the phone differs; the mailbox is still his
+    assert r.add(record("inq", full_name="Wilson David", email="wilsondavid@yahoo.com",
+                        phone="212 555 2273")) == reg
+
+
+@pytest.mark.parametrize(("hanzi", "latin"), [
+    ("田丽东", "Raymond Tin"), ("程欣博", "Ching Derek"), ("严怡佳", "Eric Yim"),
+    ("吕平博", "Lyu Ping Bo"),
+])
+def test_cantonese_and_lyu_surnames_are_one_persons(hanzi: str, latin: str) -> None:
+    r = Resolver()
+    a = r.add(record("a", full_name=latin, phone="+852 6141 6464", country="HK"))
+    assert r.add(record("b", full_name=hanzi, phone="+852 6141 6464", country="HK")) == a

@@ -9,6 +9,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from leadloom.settings import Settings
+from schemas.registry import FAUST_TABLES, RAW_PARTITIONS, changelog_topic
 
 
 class KafkaUnavailable(RuntimeError):
@@ -58,7 +59,12 @@ def producer(settings: Settings, **overrides: object) -> KafkaProducer:
 
 
 def ensure_topics(settings: Settings, replication: int | None = None) -> list[str]:
-    """Create every registry topic of the namespace that is missing; return those created."""
+    """Create every registry topic of the namespace that is missing; return those created.
+
+    The Faust tables' changelog topics are created here too, before any worker starts:
+    a worker that subscribes to a changelog while another is still creating it can miss
+    it in its metadata ("Ignoring missing topic") and recover an empty table.
+    """
     client = admin(settings)
     try:
         brokers = len(client.describe_cluster().get("brokers", [])) or 1
@@ -68,6 +74,11 @@ def ensure_topics(settings: Settings, replication: int | None = None) -> list[st
         new = [
             NewTopic(name, spec.partitions, rf)
             for name, spec in wanted.items()
+            if name not in existing
+        ]
+        new += [
+            NewTopic(name, RAW_PARTITIONS, rf, topic_configs={"cleanup.policy": "compact"})
+            for name in (changelog_topic(settings.faust_app_id, t) for t in FAUST_TABLES)
             if name not in existing
         ]
         if new:

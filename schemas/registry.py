@@ -98,6 +98,12 @@ LEADS_STATE_TABLE = "leads_minute_state"
 # The identity resolver's applied records, in order: key "<fair_id>|<seq>" (see
 # streams/identity/stream.py). Replaying it rebuilds the resolver exactly.
 IDENTITY_LOG_TABLE = "buyer_identity_log"
+FAUST_TABLES = (LEADS_STATE_TABLE, IDENTITY_LOG_TABLE)  # each has RAW_PARTITIONS partitions
+
+
+def changelog_topic(app_id: str, table: str) -> str:
+    """Faust's name for a table's changelog topic (compacted)."""
+    return f"{app_id}-{table}-changelog"
 
 _ENVELOPE_COLUMNS = (
     "event_id", "event_type", "fair_id", "occurred_at", "received_at",

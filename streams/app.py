@@ -45,12 +45,13 @@ from streams.batch import RawMessage, chunk_rows, process_batch
 from streams.identity.stream import IdentityStreams, Outputs
 from streams.rows import SourceRef, dead_letter_row
 from streams.validate import Rejected
-from streams.offsets import GuardedTransport, heal_holes, stuck_partitions
+from streams.offsets import GuardedTransport, heal_holes, rewind, stuck_partitions
 
 log = logging.getLogger(__name__)
 
 AGENT_NAME = "validate-enrich-aggregate"
 RESOLVE_AGENT_NAME = "resolve-buyers"
+NEXT_OFFSET_PREFIX = "@next-offset|"  # log-table key: next identity offset to apply
 BATCH_MAX = 2000
 BATCH_WITHIN_S = 0.05
 HEAL_INTERVAL_S = 5.0
@@ -145,7 +146,9 @@ def create_app(settings: Settings) -> faust.App:
         nonlocal suspects
         consumer = app.consumer
         await heal_holes(consumer, suspects)  # type: ignore[arg-type]
-        suspects = stuck_partitions(consumer, event_type_of)  # type: ignore[arg-type]
+        suspects = stuck_partitions(  # type: ignore[arg-type]
+            consumer, [*event_type_of, topics.identity_records]
+        )
 
     return app
 
@@ -168,12 +171,28 @@ def _add_resolver(app: faust.App, settings: Settings) -> None:
     async def resolve_buyers(stream: faust.Stream) -> None:
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
             out = Outputs()
+            holes: dict = {}  # partition -> the offset to re-read from
             for event in events:
+                # Buyer ids depend on the order records are applied: apply a partition's
+                # messages strictly in offset order. Past a hole (Faust dropped a re-read
+                # message, streams/offsets.py) apply nothing and re-read from the commit.
+                tp, offset = event.message.tp, event.message.offset
+                next_key = f"{NEXT_OFFSET_PREFIX}{tp.partition}"
+                expected = identity_log.get(next_key)
+                if expected is None and app.consumer._committed_offset.get(tp):
+                    # Progress was committed but the log table has none of it: replay the
+                    # identity topic from its start rather than resolve on a partial state.
+                    expected = 0
+                if tp in holes or (expected is not None and offset > expected):
+                    holes[tp] = expected
+                    continue
                 rejected_before = len(out.rejected)
                 streams.resolve_block(event.message.value or b"", identity_log.get, out)
                 for key, record in out.logged:
                     _set_in_partition_of(identity_log, event, key, record)
                 out.logged.clear()
+                if expected is None or offset + 1 > expected:
+                    _set_in_partition_of(identity_log, event, next_key, offset + 1)
                 source = SourceRef(event.message.topic, event.message.partition,
                                    event.message.offset)
                 for line, why in out.rejected[rejected_before:]:
@@ -189,6 +208,10 @@ def _add_resolver(app: faust.App, settings: Settings) -> None:
                 await events_out.send(value=block)
             if out.rejected:
                 log.error("%d identity record(s) dead-lettered", len(out.rejected))
+            for tp, expected in holes.items():
+                log.warning("%s: offset %s is next but did not come first; re-reading", tp,
+                            expected)
+                await rewind(app.consumer, tp, expected)  # type: ignore[arg-type]
 
 
 def run_worker(settings: Settings, loglevel: str = "warn") -> None:

@@ -60,6 +60,20 @@ async def heal_holes(consumer: GuardedConsumer, suspects: dict[TP, int]) -> None
             continue
         log.warning("%s: commits stuck at %d behind a hole; re-reading from there",
                     tp, committed)
-        consumer._acked[tp] = []
-        consumer._acked_index[tp] = set()
-        await consumer.seek(tp, committed)
+        await rewind(consumer, tp)
+
+
+async def rewind(consumer: GuardedConsumer, tp: TP, to: int | None = None) -> None:
+    """Re-read ``tp`` from its committed offset (or from ``to`` if that is earlier; from
+    0 if nothing is committed yet).
+
+    What this worker acked past that point is forgotten and read again: every consumer
+    here tolerates a message processed twice.
+    """
+    committed = consumer._committed_offset.get(tp)
+    start = 0 if committed is None else committed
+    if to is not None:
+        start = min(start, to)
+    consumer._acked[tp] = []
+    consumer._acked_index[tp] = set()
+    await consumer.seek(tp, start)

@@ -21,7 +21,7 @@ from schemas.registry import RAW_PARTITIONS
 from streams.identity.stream import IdentityStreams, Outputs
 from streams.pipeline import Pipeline
 from tests.factories import events as f
-from tests.integration.test_pipeline import assert_matches_truth, settle, stored
+from tests.integration.test_pipeline import settle, stored
 
 pytestmark = pytest.mark.integration
 
@@ -103,11 +103,28 @@ def identity_log(settings: Settings) -> list[bytes]:
     return [v for p in sorted(values) for v in values[p]]
 
 
+def linked_pair(n: int) -> tuple[list[dict], dict]:
+    """Two registrations of one person with nothing in common but the name, a scan each,
+    and the inquiry that links them (email of one, phone of the other)."""
+    booth = booth_roster()[n]
+    email, phone = f"liu.yang{n}@silkroad.example", f"+86 139 0000 {n:04d}"
+    first = [
+        f.registration(badge_id=f"B-P{n}", full_name="刘洋", email=email, phone=None),
+        f.registration(badge_id=f"B-Q{n}", full_name="Liu Yang", email=None, phone=phone),
+        f.scan(badge_id=f"B-P{n}", booth_id=booth.id),
+        f.scan(badge_id=f"B-Q{n}", booth_id=booth.id),
+    ]
+    return first, f.inquiry(full_name="刘洋", email=email, phone=phone,
+                            cluster_id=booth.cluster_id)
+
+
 def test_a_killed_worker_yields_the_buyers_and_merges_of_an_uninterrupted_run(
     two_workers: Pipeline,
 ) -> None:
     pipe = two_workers
     sim = simulate_fair(12000, seed=5)
+    pairs = [linked_pair(n) for n in range(5)]
+    send(pipe, *(doc for first, _ in pairs for doc in first))
     published: list[object] = []
 
     def publish_day() -> None:
@@ -120,17 +137,21 @@ def test_a_killed_worker_yields_the_buyers_and_merges_of_an_uninterrupted_run(
     publisher.start()
     query, db = stored(pipe)
     # Kill each worker once, mid-stream: one of them is resolving the fair's records.
+    # Between the kills, the inquiries that link the pairs arrive: merges mid-recovery.
     for victim_index, after_rows in ((0, 1500), (1, 5000)):
         deadline = time.monotonic() + 120
         while query(f"SELECT count() FROM {db}.buyer_events").rows[0][0] < after_rows:
             assert time.monotonic() < deadline, "no buyer events before the kill"
             time.sleep(0.2)
-        os.kill(pipe.worker_pids()[victim_index], signal.SIGKILL)
+        victim = pipe.processes[victim_index]
+        assert victim is not None and victim.poll() is None
+        os.kill(victim.pid, signal.SIGKILL)
+        if victim_index == 0:
+            send(pipe, *(link for _, link in pairs))
     publisher.join()
     assert not isinstance(published[0], Exception), published[0]
     settle(pipe, 300)
     assert pipe.restarts >= 2
-    assert_matches_truth(pipe, sim.ground_truth)
 
     # The uninterrupted run: the same engine over the same identity log, start to end.
     reference, out, log = IdentityStreams(), Outputs(), {}
@@ -143,7 +164,7 @@ def test_a_killed_worker_yields_the_buyers_and_merges_of_an_uninterrupted_run(
     expected_buyer = {rec["id"]: fair.buyer_of(rec["id"]) for rec in fair.log}
     expected_merges = {(f"buyer:{m.survivor}", f"buyer:{m.absorbed}", m.record_id,
                         tuple(m.evidence)) for m in fair.resolver.merges}
-    assert expected_merges, "the day has merges to compare"
+    assert len(expected_merges) >= len(pairs), "every pair was merged"
 
     stored_buyer = summary.buyer_of_alias(query, db)
     assert stored_buyer == expected_buyer
@@ -153,6 +174,14 @@ def test_a_killed_worker_yields_the_buyers_and_merges_of_an_uninterrupted_run(
     events = query(f"SELECT uniqExact(event_id), uniqExact(buyer_id) "
                    f"FROM {db}.buyer_events_resolved").rows[0]
     expected_events = sum(n for t, n in sim.ground_truth["expected_by_type"].items()
-                          if t != "supplier_profile")
-    assert events[0] == expected_events
+                          if t != "supplier_profile") + sum(len(a) + 1 for a, _ in pairs)
+    if events[0] != expected_events:
+        seen = {r[0] for r in query(f"SELECT DISTINCT event_id FROM {db}.buyer_events").rows}
+        logged = {orjson.loads(line)["event_id"] for block in identity_log(pipe.settings)
+                  for line in block.split(b"\n")}
+        wanted = set(sim.ground_truth["buyer_of_record"]) | {
+            d["event_id"] for first, link in pairs for d in (*first, link)}
+        missing = sorted(wanted - seen)[:5]
+        pytest.fail(f"{events[0]} buyer events stored of {expected_events}: missing {missing},"
+                    f" in the identity log: {[m in logged for m in missing]}")
     assert events[1] == len(set(expected_buyer.values()))

@@ -119,6 +119,15 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         if args.json:
             emit_json(result)
         return 0
+    if args.unique_buyers:
+        from leadloom.commands import bench_buyers
+
+        result = bench_buyers.run(settings, args.buyer_events, args.buyers, 20, progress)
+        for key, value in result.items():
+            print(f"{key:<40}{value}")
+        if args.json:
+            emit_json(result)
+        return 0
     from leadloom.commands.bench import run_bench
 
     return run_bench(settings, args, progress=progress, emit_json=emit_json)
@@ -203,6 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--resolve", action="store_true",
                        help="measure identity resolution alone on labelled simulated buyers")
     bench.add_argument("--records", type=int, default=50_000, help="labelled records (--resolve)")
+    bench.add_argument("--unique-buyers", action="store_true",
+                       help="time unique-buyer metrics that honour merges: query-time resolution"
+                            " through the alias mapping vs recomputing affected aggregates")
+    bench.add_argument("--buyer-events", type=int, default=1_000_000,
+                       help="buyer events in the fair (--unique-buyers)")
+    bench.add_argument("--buyers", type=int, default=60_000,
+                       help="identity records in the fair (--unique-buyers)")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=_bench)
 

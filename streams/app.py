@@ -45,7 +45,13 @@ from streams.batch import RawMessage, chunk_rows, process_batch
 from streams.identity.stream import IdentityStreams, Outputs
 from streams.rows import SourceRef, dead_letter_row
 from streams.validate import Rejected
-from streams.offsets import GuardedTransport, heal_holes, rewind, stuck_partitions
+from streams.offsets import (
+    GuardedTransport,
+    heal_holes,
+    learn_log_starts,
+    rewind,
+    stuck_partitions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +151,7 @@ def create_app(settings: Settings) -> faust.App:
         # in a row: a hole that in-flight batches will fill resolves itself first.
         nonlocal suspects
         consumer = app.consumer
+        await learn_log_starts(consumer)  # type: ignore[arg-type]
         await heal_holes(consumer, suspects)  # type: ignore[arg-type]
         suspects = stuck_partitions(  # type: ignore[arg-type]
             consumer, [*event_type_of, topics.identity_records]

@@ -182,6 +182,10 @@ def test_a_killed_worker_yields_the_buyers_and_merges_of_an_uninterrupted_run(
         wanted = set(sim.ground_truth["buyer_of_record"]) | {
             d["event_id"] for first, link in pairs for d in (*first, link)}
         missing = sorted(wanted - seen)[:5]
+        raw = {r[0]: r[1:] for t in ("scans", "registrations", "inquiries", "procurement_steps")
+               for r in query(f"SELECT event_id, source_topic, source_partition, source_offset"
+                              f" FROM {db}.{t}").rows}
         pytest.fail(f"{events[0]} buyer events stored of {expected_events}: missing {missing},"
-                    f" in the identity log: {[m in logged for m in missing]}")
+                    f" in the identity log: {[m in logged for m in missing]},"
+                    f" raw rows: {[raw.get(m) for m in missing]}")
     assert events[1] == len(set(expected_buyer.values()))

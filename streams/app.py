@@ -43,8 +43,6 @@ from schemas.registry import (
 )
 from streams.batch import RawMessage, chunk_rows, process_batch
 from streams.identity.stream import IdentityStreams, Outputs
-from streams.rows import SourceRef, dead_letter_row
-from streams.validate import Rejected
 from streams.offsets import (
     GuardedTransport,
     heal_holes,
@@ -52,6 +50,8 @@ from streams.offsets import (
     rewind,
     stuck_partitions,
 )
+from streams.rows import SourceRef, dead_letter_row
+from streams.validate import Rejected
 
 log = logging.getLogger(__name__)
 

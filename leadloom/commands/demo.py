@@ -96,8 +96,9 @@ def _buyer_quality(buyer_of_alias: dict[str, str], truth: dict) -> dict[str, flo
     true_buyer = truth["buyer_of_record"]
     labelled = {a: b for a, b in buyer_of_alias.items() if a in true_buyer}
     p, r = pairwise(labelled, {a: true_buyer[a] for a in labelled})
+    f1 = round(2 * p * r / (p + r), 4) if p + r else 0.0
     return {"buyer_records_labelled": len(labelled), "buyer_precision": round(p, 4),
-            "buyer_recall": round(r, 4), "buyer_f1": round(2 * p * r / (p + r), 4) if p + r else 0.0}
+            "buyer_recall": round(r, 4), "buyer_f1": f1}
 
 
 # A false merge shows one buyer's leads under another's identity: the demo fails on it.

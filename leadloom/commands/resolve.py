@@ -19,8 +19,8 @@ from typing import IO
 from streams.identity.resolver import Resolver
 
 RECORD_FIELDS = (
-    "id", "badge_id", "full_name", "given_name", "family_name", "company", "email", "phone", "wechat",
-    "country", "province", "city", "address", "postcode",
+    "id", "badge_id", "full_name", "given_name", "family_name", "company", "email", "phone",
+    "wechat", "country", "province", "city", "address", "postcode",
 )
 # Labelled buyer records per simulated event (registrations and inquiries), measured.
 _RECORDS_PER_EVENT = 0.0566

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from leadloom.settings import Settings
-from leadloom.store import migration_files, QueryServer, Store, StoreError, migrate, read_query
+from leadloom.store import QueryServer, Store, StoreError, migrate, migration_files, read_query
 from schemas.registry import ALL_TABLES
 from streams.rows import SourceRef, event_row
 from streams.validate import Accepted, validate

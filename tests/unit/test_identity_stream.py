@@ -45,8 +45,9 @@ def test_a_linking_inquiry_merges_two_buyers_and_moves_every_alias() -> None:
     engine.apply(ident("sy", badge="BY"), out)
     assert engine.buyer_of("rx") != engine.buyer_of("ry")
     out = Outputs()
-    engine.apply(ident("q1", "online_inquiry", contact={
-        "full_name": "陈静", "email": "Chen.Jing@example.com", "phone": "+86 139 1234 5678"}), out)
+    linking = {"full_name": "陈静", "email": "Chen.Jing@example.com",
+               "phone": "+86 139 1234 5678"}
+    engine.apply(ident("q1", "online_inquiry", contact=linking), out)
     merge, = rows(out.merges)
     assert (merge["survivor"], merge["absorbed"], merge["record_id"]) == (
         "buyer:rx", "buyer:ry", "q1")

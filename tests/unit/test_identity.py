@@ -238,3 +238,19 @@ def test_cantonese_and_lyu_surnames_are_one_persons(hanzi: str, latin: str) -> N
     r = Resolver()
     a = r.add(record("a", full_name=latin, phone="+852 6141 6464", country="HK"))
     assert r.add(record("b", full_name=hanzi, phone="+852 6141 6464", country="HK")) == a
+
+
+def test_a_badge_scanned_before_registering_does_not_block_weak_evidence() -> None:
+    r = Resolver()
+    reg = r.add(record("reg", full_name="邹欣瑶", company="杭州锦绣服装有限公司",
+                       email="49036508@qq.com", phone="15943954376", city="杭州市",
+                       address="上城区金桥大道628号6幢1203室", postcode="310076", country="CN"))
+    scans = r.add({"id": "badge:B2", "badge_id": "B2"})  # a reissued badge, scanned first
+    # the second registration: the new badge, another mailbox, the same name and firm
+    second = r.add(record("reg-2", badge_id="B2", full_name="Zou Xinyao",
+                          company="杭州锦绣服装有限责任公司",
+                          email="zouxinyao@jinxiugarment.com", city="杭州",
+                          address="金桥大道628号6-1203"))
+    assert second == reg and r.find(scans) == reg
+    (merge,) = r.merges
+    assert (merge.survivor, merge.absorbed) == ("reg", "badge:B2")

@@ -75,10 +75,9 @@ def process_batch(
             out.dead_letters.append(orjson.dumps(dead_letter_row(outcome, source, msg.value, now)))
             continue
         event = outcome.event
-        out.rows_by_table.setdefault(table_for(event), []).append(
-            orjson.dumps(event_row(event, outcome.enrichment, source))
-        )
-        ident = identity_record(event, outcome.enrichment)
+        row = event_row(event, outcome.enrichment, source)
+        out.rows_by_table.setdefault(table_for(event), []).append(orjson.dumps(row))
+        ident = identity_record(event, outcome.enrichment, str(row["occurred_at"]))
         if ident is not None:
             out.identity_by_fair.setdefault(event.fair_id, []).append(orjson.dumps(ident))
         kind = LEAD_KIND_BY_EVENT_TYPE.get(event.event_type)

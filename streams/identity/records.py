@@ -32,8 +32,10 @@ CONTACT_FIELDS = (
 _BOOTH_OF_EXHIBITOR = {e: b.id for e, b in booths_by_exhibitor().items()}
 
 
-def identity_record(event: Event, enrichment: Enrichment) -> dict[str, object] | None:
-    """The identity record of an accepted event, or None for events without a buyer."""
+def identity_record(event: Event, enrichment: Enrichment, occurred_at: str
+                    ) -> dict[str, object] | None:
+    """The identity record of an accepted event, or None for events without a buyer.
+    ``occurred_at`` is the event time as the event's row already spells it."""
     p = event.payload
     if isinstance(event, (RegistrationEvent, InquiryEvent)):
         badge, contact, consent = getattr(p, "badge_id", None), _contact(p), p.consent
@@ -49,7 +51,7 @@ def identity_record(event: Event, enrichment: Enrichment) -> dict[str, object] |
         "event_id": event.event_id,
         "event_type": event.event_type,
         "fair_id": event.fair_id,
-        "occurred_at": event.occurred_at.isoformat(timespec="milliseconds"),
+        "occurred_at": occurred_at,
         "cluster_id": enrichment.cluster_id or "",
         "exhibitor_id": exhibitor,
         "booth_id": booth,

@@ -189,7 +189,7 @@ def _add_resolver(app: faust.App, settings: Settings) -> None:
                 if expected is None and app.consumer._committed_offset.get(tp):
                     # Progress was committed but the log table has none of it: replay the
                     # identity topic from its start rather than resolve on a partial state.
-                    expected = 0
+                    expected = (await app.consumer.earliest_offsets(tp))[tp]
                 if tp in holes or (expected is not None and offset > expected):
                     holes[tp] = expected
                     continue

@@ -12,12 +12,12 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from leadloom import summary
-from leadloom.kafka import bootstrap_list, ensure_topics, producer
+from leadloom.kafka import admin, bootstrap_list, ensure_topics, producer
 from leadloom.settings import Settings
 from producers.publish import publish
 from producers.simulator import simulate_fair
 from schemas.reference import booth_roster
-from schemas.registry import RAW_PARTITIONS
+from schemas.registry import IDENTITY_LOG_TABLE, RAW_PARTITIONS, changelog_topic
 from streams.identity.stream import IdentityStreams, Outputs
 from streams.pipeline import Pipeline
 from tests.factories import events as f
@@ -189,3 +189,41 @@ def test_a_killed_worker_yields_the_buyers_and_merges_of_an_uninterrupted_run(
                     f" in the identity log: {[m in logged for m in missing]},"
                     f" raw rows: {[raw.get(m) for m in missing]}")
     assert events[1] == len(set(expected_buyer.values()))
+
+
+def test_a_resolver_that_lost_its_log_replays_the_identity_topic(
+    pipeline_settings: Settings,
+) -> None:
+    ensure_topics(pipeline_settings)
+    registration = f.registration(badge_id="B-LOST", full_name="王芳", email="wf@example.com")
+    pipe = Pipeline(pipeline_settings, workers=1)
+    pipe.start()
+    try:
+        send(pipe, registration)
+        settle(pipe, 120)
+    finally:
+        pipe.stop()
+    # The state is gone (a changelog deleted by mistake), the committed offsets are not.
+    changelog = changelog_topic(pipeline_settings.faust_app_id, IDENTITY_LOG_TABLE)
+    client = admin(pipeline_settings)
+    try:
+        client.delete_topics([changelog])
+        deadline = time.monotonic() + 60
+        while changelog in client.list_topics():
+            assert time.monotonic() < deadline, "the changelog was not deleted"
+            time.sleep(0.5)
+    finally:
+        client.close()
+    pipe = Pipeline(pipeline_settings, workers=1)
+    pipe.start()
+    try:
+        scan = f.scan(badge_id="B-LOST")
+        send(pipe, scan)
+        settle(pipe, 120)
+        query, db = stored(pipe)
+        rows = query(f"SELECT alias, buyer_id FROM {db}.buyer_events "
+                     f"WHERE event_id = '{scan['event_id']}'").rows
+        # resolved on the replayed state: the badge belongs to the registration's buyer
+        assert rows == [[registration["event_id"], f"buyer:{registration['event_id']}"]]
+    finally:
+        pipe.stop()

@@ -93,7 +93,7 @@ def _fill(store: Store, db: str, events: int, buyers: int) -> None:
     booths = booth_roster()
     ids = "[" + ",".join(f"'{b.id}'" for b in booths) + "]"
     clusters = "[" + ",".join(f"'{b.cluster_id}'" for b in booths) + "]"
-    # Buyers visit few booths many times: aliases follow a skewed (squared) distribution.
+    # Some buyers are far busier than others: aliases follow a skewed (squared) distribution.
     store.client.command(
         f"INSERT INTO {db}.{BUYER_EVENTS_TABLE.name} (event_id, event_type, fair_id,"
         " occurred_at, cluster_id, exhibitor_id, booth_id, alias, buyer_id, resolved_at)"

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import orjson
 
@@ -75,6 +76,7 @@ class IdentityStreams:
         resolver checks itself against the log once per block.
         """
         synced: set[str] = set()
+        now = datetime.now(UTC)
         for line in block.split(b"\n"):
             try:
                 ident = orjson.loads(line)
@@ -85,7 +87,7 @@ class IdentityStreams:
                 if fair_id not in synced:
                     engine.catch_up(read_log)
                     synced.add(fair_id)
-                engine.apply(ident, out)
+                engine.apply(ident, out, now)
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                 out.rejected.append((line, f"{type(exc).__name__}: {exc}"))
 
@@ -126,9 +128,9 @@ class FairIdentity:
     # -- the stream ------------------------------------------------------------------
     def apply(self, ident: dict, out: Outputs, now: datetime | None = None) -> None:
         """Resolve one identity record (see :mod:`streams.identity.records`) into ``out``."""
-        now_text = (now or datetime.now(UTC)).isoformat(timespec="milliseconds")
-        missing = [k for k in ("event_id", "event_type", "occurred_at") if not ident.get(k)]
-        if missing:
+        now_text = _iso(now or datetime.now(UTC))
+        if not (ident.get("event_id") and ident.get("event_type") and ident.get("occurred_at")):
+            missing = [k for k in ("event_id", "event_type", "occurred_at") if not ident.get(k)]
             raise ValueError(f"identity record without {', '.join(missing)}")
         contact = ident.get("contact")
         badge = ident.get("badge_id") or ""
@@ -249,6 +251,12 @@ _EMPTY_PROFILE: dict[str, object] = {
     "email_hashes": [], "phone_hashes": [], "wechat_hashes": [], "company": "",
     "country": "", "city": "",
 }
+
+
+@lru_cache(maxsize=64)
+def _iso(moment: datetime) -> str:
+    # One block shares one resolution time: format it once, not per event.
+    return moment.isoformat(timespec="milliseconds")
 
 
 def _latest(records: list[dict], key: str) -> str:

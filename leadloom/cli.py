@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -246,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # SIGTERM (a supervisor, `timeout`, a CI runner) stops a command as Ctrl-C does, so
+    # demo and bench still stop the broker and workers they started. `run` and `worker`
+    # install their own handlers.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         settings = load_settings()
         logging.basicConfig(level=settings.log_level.upper(),
@@ -260,6 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         print(f"leadloom: error: {reason}", file=sys.stderr)
         return 1
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":

@@ -121,3 +121,24 @@ def test_run_simulate_and_sql_while_the_pipeline_owns_the_store(
         leadloom(env, "infra", "down")
     assert run.returncode == 0, run.stderr[-2000:]
     assert not port_open(env["LEADLOOM_KAFKA_BOOTSTRAP"])
+
+
+def test_a_terminated_demo_stops_what_it_started(user_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**user_env, "LEADLOOM_DATA_DIR": str(tmp_path)}
+    assert not port_open(env["LEADLOOM_KAFKA_BOOTSTRAP"])
+    demo = subprocess.Popen([LEADLOOM, "demo", "--events", "400000"], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert demo.stderr is not None
+        for line in demo.stderr:  # wait until the broker and the pipeline run
+            if "pipeline running" in line:
+                break
+        demo.send_signal(signal.SIGTERM)
+        demo.wait(timeout=120)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert demo.returncode == 130
+    assert not port_open(env["LEADLOOM_KAFKA_BOOTSTRAP"]), "the broker was left running"
+    assert not [p for p in tmp_path.glob("**/worker-*.pid")], "a worker was left behind"

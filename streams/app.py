@@ -47,6 +47,7 @@ from streams.offsets import (
     GuardedTransport,
     heal_holes,
     learn_log_starts,
+    never_ack,
     rewind,
     stuck_partitions,
 )
@@ -191,7 +192,8 @@ def _add_resolver(app: faust.App, settings: Settings) -> None:
                     # identity topic from its start rather than resolve on a partial state.
                     expected = (await app.consumer.earliest_offsets(tp))[tp]
                 if tp in holes or (expected is not None and offset > expected):
-                    holes[tp] = expected
+                    holes.setdefault(tp, expected)
+                    never_ack(app.consumer, event.message)  # type: ignore[arg-type]
                     continue
                 rejected_before = len(out.rejected)
                 streams.resolve_block(event.message.value or b"", identity_log.get, out)

@@ -90,6 +90,17 @@ async def heal_holes(consumer: GuardedConsumer, suspects: dict[TP, int]) -> None
         await rewind(consumer, tp)
 
 
+def never_ack(consumer: GuardedConsumer, message) -> None:  # type: ignore[no-untyped-def]
+    """Keep a skipped message from ever counting as processed.
+
+    ``take_events`` acks every event of a batch after the loop body, skipped or not; an
+    ack of a message that will only be re-read after a :func:`rewind` would let the
+    commit run past it (measured: the re-read then never came, and the event was lost).
+    """
+    message.acked = True  # Consumer.ack ignores messages already marked acked
+    consumer._unacked_messages.discard(message)
+
+
 async def rewind(consumer: GuardedConsumer, tp: TP, to: int | None = None) -> None:
     """Re-read ``tp`` from its committed offset (or from ``to`` if that is earlier; from
     the partition's first offset if nothing is committed yet).

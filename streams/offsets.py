@@ -82,8 +82,9 @@ def stuck_partitions(consumer: GuardedConsumer, topics: Iterable[str]) -> dict[T
 
 async def heal_holes(consumer: GuardedConsumer, suspects: dict[TP, int]) -> None:
     """Re-read from the committed offset every partition still stuck at the same place."""
+    still = stuck_partitions(consumer, {tp.topic for tp in suspects}) if suspects else {}
     for tp, committed in suspects.items():
-        if stuck_partitions(consumer, [tp.topic]).get(tp) != committed:
+        if still.get(tp) != committed:
             continue  # it moved on by itself
         log.warning("%s: commits stuck at %d behind a hole; re-reading from there",
                     tp, committed)

@@ -6,6 +6,7 @@ import itertools
 import os
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,18 @@ def pipeline_settings(broker: Settings, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         cache_dir=broker.cache_dir,
     )
+
+
+@contextmanager
+def running_pipeline(settings: Settings, workers: int = 1) -> Iterator:
+    """The pipeline (workers + sink) on the test broker, stopped on the way out."""
+    from leadloom.kafka import ensure_topics
+    from streams.pipeline import Pipeline
+
+    ensure_topics(settings)
+    pipe = Pipeline(settings, workers=workers)
+    pipe.start()
+    try:
+        yield pipe
+    finally:
+        pipe.stop()

@@ -12,7 +12,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from leadloom import summary
-from leadloom.kafka import admin, bootstrap_list, ensure_topics, producer
+from leadloom.kafka import admin, bootstrap_list, producer
 from leadloom.settings import Settings
 from producers.publish import publish
 from producers.simulator import simulate_fair
@@ -20,6 +20,7 @@ from schemas.reference import booth_roster
 from schemas.registry import IDENTITY_LOG_TABLE, RAW_PARTITIONS, changelog_topic
 from streams.identity.stream import IdentityStreams, Outputs
 from streams.pipeline import Pipeline
+from tests.conftest import running_pipeline
 from tests.factories import events as f
 from tests.integration.test_pipeline import settle, stored
 
@@ -28,18 +29,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def two_workers(pipeline_settings: Settings):
-    ensure_topics(pipeline_settings)
-    pipe = Pipeline(pipeline_settings, workers=2)
-    pipe.start()
-    yield pipe
-    pipe.stop()
+    with running_pipeline(pipeline_settings, workers=2) as pipe:
+        yield pipe
 
 
 def unique_buyers(pipe: Pipeline, cluster: str) -> int:
-    query, db = stored(pipe)
-    rows = query(f"SELECT buyers FROM {db}.unique_buyers_by_cluster "
-                 f"WHERE cluster_id = '{cluster}'").rows
-    return int(rows[0][0]) if rows else 0
+    return summary.unique_buyers_by_cluster(*stored(pipe)).get(cluster, 0)
 
 
 def send(pipe: Pipeline, *docs: dict) -> None:
@@ -194,15 +189,10 @@ def test_a_killed_worker_yields_the_buyers_and_merges_of_an_uninterrupted_run(
 def test_a_resolver_that_lost_its_log_replays_the_identity_topic(
     pipeline_settings: Settings,
 ) -> None:
-    ensure_topics(pipeline_settings)
     registration = f.registration(badge_id="B-LOST", full_name="王芳", email="wf@example.com")
-    pipe = Pipeline(pipeline_settings, workers=1)
-    pipe.start()
-    try:
+    with running_pipeline(pipeline_settings) as pipe:
         send(pipe, registration)
         settle(pipe, 120)
-    finally:
-        pipe.stop()
     # The state is gone (a changelog deleted by mistake), the committed offsets are not.
     changelog = changelog_topic(pipeline_settings.faust_app_id, IDENTITY_LOG_TABLE)
     client = admin(pipeline_settings)
@@ -214,16 +204,12 @@ def test_a_resolver_that_lost_its_log_replays_the_identity_topic(
             time.sleep(0.5)
     finally:
         client.close()
-    pipe = Pipeline(pipeline_settings, workers=1)
-    pipe.start()
-    try:
+    with running_pipeline(pipeline_settings) as pipe:
         scan = f.scan(badge_id="B-LOST")
         send(pipe, scan)
         settle(pipe, 120)
         query, db = stored(pipe)
         rows = query(f"SELECT alias, buyer_id FROM {db}.buyer_events "
                      f"WHERE event_id = '{scan['event_id']}'").rows
-        # resolved on the replayed state: the badge belongs to the registration's buyer
-        assert rows == [[registration["event_id"], f"buyer:{registration['event_id']}"]]
-    finally:
-        pipe.stop()
+    # resolved on the replayed state: the badge belongs to the registration's buyer
+    assert rows == [[registration["event_id"], f"buyer:{registration['event_id']}"]]

@@ -12,12 +12,13 @@ from collections import Counter
 import pytest
 
 from leadloom import summary
-from leadloom.kafka import ensure_topics, producer
+from leadloom.kafka import producer
 from leadloom.settings import Settings
 from producers.publish import publish
 from producers.simulator import simulate_fair
 from schemas.deadletter import Reason
 from streams.pipeline import Pipeline
+from tests.conftest import running_pipeline
 from tests.factories import events as f
 
 pytestmark = pytest.mark.integration
@@ -25,11 +26,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def pipeline(pipeline_settings: Settings):
-    ensure_topics(pipeline_settings)
-    pipe = Pipeline(pipeline_settings, workers=1)
-    pipe.start()
-    yield pipe
-    pipe.stop()
+    with running_pipeline(pipeline_settings, workers=1) as pipe:
+        yield pipe
 
 
 def settle(pipe: Pipeline, timeout_s: float) -> None:

@@ -86,9 +86,35 @@ def ensure_topics(settings: Settings, replication: int | None = None) -> list[st
                 client.create_topics(new)
             except TopicAlreadyExistsError:
                 pass
+            _wait_until_visible(settings, {t.name: t.num_partitions for t in new})
         return [t.name for t in new]
     finally:
         client.close()
+
+
+def _wait_until_visible(settings: Settings, partitions: dict[str, int],
+                        timeout_s: float = 30.0) -> None:
+    """Return once a fresh client's metadata shows every new topic with its partitions.
+
+    A consumer that joins its group while a topic it subscribes to is not in its metadata
+    yet is assigned none of it ("No partition metadata for topic"); the sink then never
+    read those topics (seen once in CI, on a fresh namespace).
+    """
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_list(settings))
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            missing = [t for t, n in partitions.items()
+                       if len(consumer.partitions_for_topic(t) or ()) < n]
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                raise KafkaUnavailable(f"topics not visible after {timeout_s:.0f}s: {missing}")
+            time.sleep(0.2)
+    finally:
+        consumer.close()
 
 
 def consumer_lag(settings: Settings, group: str, topics: list[str]) -> int:

@@ -19,3 +19,8 @@ class Reason(StrEnum):
     UNKNOWN_CLUSTER = "unknown_cluster"
     UNKNOWN_BOOTH = "unknown_booth"
     UNKNOWN_EXHIBITOR = "unknown_exhibitor"
+    # An unexpected error while processing this one message (the error is the detail):
+    # the message is kept here and its batch goes on.
+    PROCESSING_ERROR = "processing_error"
+    # The store refused the row itself (a refused insert is bisected down to its rows).
+    STORE_REFUSED = "store_refused"

@@ -77,13 +77,14 @@ def migration_files() -> list[tuple[int, str, str]]:
 def on_cluster(statement: str, cluster: str) -> str:
     """The ClickHouse-cluster variant of one migration statement.
 
-    Tables become replicated on every node of ``cluster`` (``ON CLUSTER``, and
+    Tables become replicated on every node of ``cluster`` (``ON CLUSTER``, also for
+    ``ALTER TABLE``, and
     ``Replicated*MergeTree`` with the server's default replica path); views are created on
     every node. The data is replicated, not sharded: ReplacingMergeTree collapses duplicates
     only within one shard, and a fair's volume fits one shard comfortably.
     """
     statement = re.sub(
-        r"^(CREATE (?:TABLE|VIEW) IF NOT EXISTS \S+)",
+        r"^((?:CREATE (?:TABLE|VIEW) IF NOT EXISTS|ALTER TABLE) \S+)",
         lambda m: f"{m.group(1)} ON CLUSTER '{cluster}'",
         statement,
         flags=re.M,

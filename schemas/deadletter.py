@@ -24,3 +24,9 @@ class Reason(StrEnum):
     PROCESSING_ERROR = "processing_error"
     # The store refused the row itself (a refused insert is bisected down to its rows).
     STORE_REFUSED = "store_refused"
+
+
+# What a message can be rejected for on its own bytes (the simulator makes each of these);
+# the other reasons are faults met while processing or storing it.
+INPUT_REASONS = tuple(r for r in Reason if r not in (Reason.PROCESSING_ERROR,
+                                                    Reason.STORE_REFUSED))

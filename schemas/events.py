@@ -8,12 +8,24 @@ the edge and kept end to end, ``event_type``, ``schema_version``, ``fair_id``,
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal, Union
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 SCHEMA_VERSION = 1
+
+# Every value the schema accepts must fit its ClickHouse column and every later
+# computation (minutes, JSON, sums), so the bounds are the columns' and a bit tighter:
+# times within DateTime64/DateTime ranges, counts within UInt32, money within Decimal(18, 2).
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+# An offline scanner may sync weeks late; a device clock may run ahead (a wrong time zone
+# is up to 14 h). Outside this window of ``received_at`` the device time is not credible.
+MAX_LATE = timedelta(days=30)
+MAX_AHEAD = timedelta(days=1)
+MAX_COUNT = 1_000_000_000  # quantities, capacities, MOQs (column UInt32)
 
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 ShortText = Annotated[str, Field(max_length=200)]
@@ -72,7 +84,7 @@ class OnlineInquiry(ContactFields):
     cluster_id: Id | None = None
     exhibitor_id: Id | None = None
     categories: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list)
-    quantity: Annotated[int, Field(gt=0)] | None = None
+    quantity: Annotated[int, Field(gt=0, le=MAX_COUNT)] | None = None
     budget: Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)] | None = None
     currency: Currency = "CNY"
     lead_time_days: Annotated[int, Field(ge=0, le=730)] | None = None
@@ -93,7 +105,7 @@ class ProcurementStep(_Strict):
     exhibitor_id: Id
     cluster_id: Id | None = None
     category: Annotated[str, Field(max_length=64)] | None = None
-    quantity: Annotated[int, Field(gt=0)] | None = None
+    quantity: Annotated[int, Field(gt=0, le=MAX_COUNT)] | None = None
     value: Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)] | None = None
     currency: Currency = "CNY"
 
@@ -103,8 +115,8 @@ class SupplierProfile(_Strict):
     cluster_id: Id
     categories: list[Annotated[str, Field(max_length=64)]]
     crafts: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list)
-    monthly_capacity: Annotated[int, Field(ge=0)]
-    moq: Annotated[int, Field(ge=0)]
+    monthly_capacity: Annotated[int, Field(ge=0, le=MAX_COUNT)]
+    moq: Annotated[int, Field(ge=0, le=MAX_COUNT)]
     lead_time_days: Annotated[int, Field(ge=0, le=730)]
     certifications: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list)
 
@@ -117,29 +129,49 @@ class _Envelope(_Strict):
     received_at: AwareDatetime
     source: Source
 
+    @model_validator(mode="after")
+    def _credible_times(self) -> _Envelope:
+        received = _utc(self.received_at, "received_at")
+        occurred = _utc(self.occurred_at, "occurred_at")
+        if not EARLIEST_TIME <= received < LATEST_TIME:
+            raise ValueError(f"received_at {self.received_at.isoformat()} is outside "
+                             f"[{EARLIEST_TIME:%Y-%m-%d}, {LATEST_TIME:%Y-%m-%d})")
+        if not received - MAX_LATE <= occurred <= received + MAX_AHEAD:
+            raise ValueError(f"occurred_at {self.occurred_at.isoformat()} is more than "
+                             f"{MAX_LATE.days} days before or {MAX_AHEAD.days} day after "
+                             "received_at")
+        return self
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):  # e.g. 9999-12-31T23:59:59-14:00 is year 10000 in UTC
+        raise ValueError(f"{name} {value.isoformat()} is outside the representable range")
+
 
 class RegistrationEvent(_Envelope):
-    event_type: Literal["buyer_registration"] = "buyer_registration"
+    event_type: Literal["buyer_registration"]
     payload: BuyerRegistration
 
 
 class ScanEvent(_Envelope):
-    event_type: Literal["booth_scan"] = "booth_scan"
+    event_type: Literal["booth_scan"]
     payload: BoothScan
 
 
 class InquiryEvent(_Envelope):
-    event_type: Literal["online_inquiry"] = "online_inquiry"
+    event_type: Literal["online_inquiry"]
     payload: OnlineInquiry
 
 
 class ProcurementEvent(_Envelope):
-    event_type: Literal["procurement_step"] = "procurement_step"
+    event_type: Literal["procurement_step"]
     payload: ProcurementStep
 
 
 class ProfileEvent(_Envelope):
-    event_type: Literal["supplier_profile"] = "supplier_profile"
+    event_type: Literal["supplier_profile"]
     payload: SupplierProfile
 
 

@@ -55,6 +55,15 @@ RAW_PROFILES = TopicSpec(
 VALID_EVENTS = TopicSpec(
     "events.valid", RAW_PARTITIONS, "event_id", "row of a raw event table (JSON)", None
 )
+# Leads are aggregated after a repartition by the project's own hash (the badge, else the
+# event id): raw partitions depend on whichever partitioner a producer used (librdkafka's
+# CRC32 and the Java client's murmur2 send one badge to different partitions), so counts
+# that relied on "one badge, one raw partition" were exact only for one kind of client.
+LEAD_CONTRIBUTIONS = TopicSpec(
+    "leads.contributions", RAW_PARTITIONS, "crc32 of badge id, else event id (explicit)",
+    "one lead contribution per line (JSON: event_id, cluster_id, minute, topic, kind, "
+    "badge_id)", None
+)
 LEADS_MINUTE = TopicSpec(
     "leads.minute", RAW_PARTITIONS, "state key", "row of leads_minute_parts (JSON)", None
 )
@@ -82,8 +91,8 @@ RAW_TOPICS: tuple[TopicSpec, ...] = (
     RAW_REGISTRATIONS, RAW_SCANS, RAW_INQUIRIES, RAW_PROCUREMENT, RAW_PROFILES
 )
 DERIVED_TOPICS: tuple[TopicSpec, ...] = (
-    VALID_EVENTS, LEADS_MINUTE, DEAD_LETTERS, IDENTITY_RECORDS, BUYER_EVENTS, BUYER_MERGES,
-    BUYER_STATE,
+    VALID_EVENTS, LEAD_CONTRIBUTIONS, LEADS_MINUTE, DEAD_LETTERS, IDENTITY_RECORDS,
+    BUYER_EVENTS, BUYER_MERGES, BUYER_STATE,
 )
 # What the sink stores; the rest of the derived topics are read by stream workers.
 SINK_TOPICS: tuple[TopicSpec, ...] = (
@@ -155,8 +164,9 @@ SUPPLIER_PROFILES = TableSpec(
 DEAD_LETTER_TABLE = TableSpec(
     "dead_letters",
     ("source_topic", "source_partition", "source_offset", "reason", "detail", "event_id",
-     "raw_size", "raw_base64", "failed_at", "ingested_at"),
-    "every message that failed decoding or validation, with its reason and raw bytes",
+     "raw_size", "raw_base64", "raw_sha256", "failed_at", "ingested_at"),
+    "every message that failed decoding or validation, with its reason and raw bytes "
+    "(a bounded prefix, the full size and a SHA-256)",
 )
 LEADS_MINUTE_PARTS = TableSpec(
     "leads_minute_parts",
@@ -260,6 +270,10 @@ class TopicNames:
     @property
     def valid_events(self) -> str:
         return self.name(VALID_EVENTS)
+
+    @property
+    def lead_contributions(self) -> str:
+        return self.name(LEAD_CONTRIBUTIONS)
 
     @property
     def leads_minute(self) -> str:

@@ -22,8 +22,12 @@ delivery is at least once, and every downstream write is idempotent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import faust
@@ -41,7 +45,7 @@ from schemas.registry import (
     RAW_PARTITIONS,
     RAW_TOPICS,
 )
-from streams.batch import RawMessage, chunk_rows, process_batch
+from streams.batch import RawMessage, aggregate_leads, chunk_rows, process_batch
 from streams.identity.stream import IdentityStreams, Outputs
 from streams.offsets import (
     GuardedTransport,
@@ -57,11 +61,13 @@ from streams.validate import Rejected
 log = logging.getLogger(__name__)
 
 AGENT_NAME = "validate-enrich-aggregate"
+LEADS_AGENT_NAME = "aggregate-leads"
 RESOLVE_AGENT_NAME = "resolve-buyers"
 NEXT_OFFSET_PREFIX = "@next-offset|"  # log-table key: next identity offset to apply
 BATCH_MAX = 2000
 BATCH_WITHIN_S = 0.05
 HEAL_INTERVAL_S = 5.0
+FAIL_STOP_EXIT_CODE = 70  # EX_SOFTWARE: the supervisor restarts the worker
 
 
 def _set_in_partition_of(table: faust.Table, event: EventT, key: str, value: dict) -> None:
@@ -76,6 +82,27 @@ def _set_in_partition_of(table: faust.Table, event: EventT, key: str, value: dic
         table[key] = value
     finally:
         _current_event.reset(token)
+
+
+@asynccontextmanager
+async def _fail_stop(agent: str) -> AsyncIterator[None]:
+    """Stop the worker process at once if the I/O around a batch fails.
+
+    Data never raises here (the pure core turns it into dead letters), so what does is an
+    infrastructure fault, such as a send that cannot complete. An agent that raises has
+    its batch acked by Faust and the commit moves past it: the batch would be lost. Exiting
+    without a commit leaves the offsets where the last durable batch put them; the
+    supervisor starts a new worker, which re-reads the batch (every write is idempotent).
+    """
+    try:
+        yield
+    except asyncio.CancelledError:
+        raise  # shutdown: Faust stops the agent; nothing of this batch was acked
+    except Exception:  # noqa: BLE001
+        log.critical("agent %s: a batch's I/O failed; exiting uncommitted so that it is "
+                     "re-read", agent, exc_info=True)
+        logging.shutdown()
+        os._exit(FAIL_STOP_EXIT_CODE)
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -112,6 +139,8 @@ def create_app(settings: Settings) -> faust.App:
     dead_out = app.topic(topics.dead_letters, key_serializer="raw", value_serializer="raw")
     identity_out = app.topic(topics.identity_records, key_serializer="raw",
                              value_serializer="raw")
+    contributions = app.topic(topics.lead_contributions, key_type=bytes, value_type=bytes,
+                              key_serializer="raw", value_serializer="raw")
     leads_state = app.Table(
         LEADS_STATE_TABLE, default=None, partitions=RAW_PARTITIONS, key_type=str
     )
@@ -127,21 +156,39 @@ def create_app(settings: Settings) -> faust.App:
                            e.message.value)
                 for e in events
             ]
-            out = process_batch(messages, event_type_of, leads_state.get, max_bytes)
-            for table, rows in out.rows_by_table.items():
-                for block in chunk_rows(rows):
-                    await valid_out.send(value=block, headers={"table": table.encode()})
-            for block in chunk_rows(out.dead_letters):
-                await dead_out.send(value=block)
-            for key, update in out.state_updates.items():
-                _set_in_partition_of(leads_state, events[update.owner_index], key, update.state)
-            for block in chunk_rows(out.snapshots):
-                await leads_out.send(value=block)
-            for fair_id, records in out.identity_by_fair.items():
-                for block in chunk_rows(records):
-                    await identity_out.send(key=fair_id.encode(), value=block)
+            out = process_batch(messages, event_type_of, max_bytes, RAW_PARTITIONS)
+            async with _fail_stop(AGENT_NAME):
+                for table, rows in out.rows_by_table.items():
+                    for block in chunk_rows(rows):
+                        await valid_out.send(value=block, headers={"table": table.encode()})
+                for block in chunk_rows(out.dead_letters):
+                    await dead_out.send(value=block)
+                for partition, lines in out.contributions_by_partition.items():
+                    for block in chunk_rows(lines):
+                        await contributions.send(value=block, partition=partition)
+                for fair_id, records in out.identity_by_fair.items():
+                    for block in chunk_rows(records):
+                        await identity_out.send(key=fair_id.encode(), value=block)
             if out.dead_letters:
                 log.info("%d dead letter(s) in a batch of %d", len(out.dead_letters), len(events))
+
+    @app.agent(contributions, name=LEADS_AGENT_NAME)
+    async def aggregate_leads_per_minute(stream: faust.Stream) -> None:
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            messages = [
+                RawMessage(e.message.topic, e.message.partition, e.message.offset,
+                           e.message.value)
+                for e in events
+            ]
+            out = aggregate_leads(messages, leads_state.get)
+            async with _fail_stop(LEADS_AGENT_NAME):
+                for key, update in out.state_updates.items():
+                    _set_in_partition_of(leads_state, events[update.owner_index], key,
+                                         update.state)
+                for block in chunk_rows(out.snapshots):
+                    await leads_out.send(value=block)
+                for block in chunk_rows(out.dead_letters):
+                    await dead_out.send(value=block)
 
     _add_resolver(app, settings)
     suspects: dict = {}
@@ -155,7 +202,7 @@ def create_app(settings: Settings) -> faust.App:
         await learn_log_starts(consumer)  # type: ignore[arg-type]
         await heal_holes(consumer, suspects)  # type: ignore[arg-type]
         suspects = stuck_partitions(  # type: ignore[arg-type]
-            consumer, [*event_type_of, topics.identity_records]
+            consumer, [*event_type_of, topics.identity_records, topics.lead_contributions]
         )
 
     return app
@@ -175,52 +222,62 @@ def _add_resolver(app: faust.App, settings: Settings) -> None:
     )
     streams = IdentityStreams()
 
+    async def resolve_batch(events: list[EventT]) -> None:
+        """One batch of identity messages: resolve in offset order, log, send."""
+        out = Outputs()
+        holes: dict = {}  # partition -> the offset to re-read from
+        for event in events:
+            # Buyer ids depend on the order records are applied: apply a partition's
+            # messages strictly in offset order. Past a hole (Faust dropped a re-read
+            # message, streams/offsets.py) apply nothing and re-read from the commit.
+            tp, offset = event.message.tp, event.message.offset
+            next_key = f"{NEXT_OFFSET_PREFIX}{tp.partition}"
+            expected = identity_log.get(next_key)
+            if expected is None and app.consumer._committed_offset.get(tp):
+                # Progress was committed but the log table has none of it: replay the
+                # identity topic from its start rather than resolve on a partial state.
+                expected = (await app.consumer.earliest_offsets(tp))[tp]
+            if tp in holes or (expected is not None and offset > expected):
+                holes.setdefault(tp, expected)
+                never_ack(app.consumer, event.message)  # type: ignore[arg-type]
+                continue
+            rejected_before, failed_before = len(out.rejected), len(out.failed)
+            streams.resolve_block(event.message.value or b"", identity_log.get, out)
+            for key, record in out.logged:
+                _set_in_partition_of(identity_log, event, key, record)
+            out.logged.clear()
+            if expected is None or offset + 1 > expected:
+                _set_in_partition_of(identity_log, event, next_key, offset + 1)
+            source = SourceRef(event.message.topic, event.message.partition,
+                               event.message.offset)
+            failed = [(Reason.BAD_JSON, line, why)
+                      for line, why in out.rejected[rejected_before:]]
+            failed += [(Reason.PROCESSING_ERROR, line, why)
+                       for line, why in out.failed[failed_before:]]
+            for reason, line, why in failed:
+                row = dead_letter_row(Rejected(reason, why), source, line,
+                                      datetime.now(UTC))
+                await dead_out.send(value=orjson.dumps(row))
+        for table, rows in ((BUYER_ALIASES.name, out.aliases), (BUYERS.name, out.buyers)):
+            for block in chunk_rows(rows):
+                await state_out.send(value=block, headers={"table": table.encode()})
+        for block in chunk_rows(out.merges):
+            await merges_out.send(value=block)
+        for block in chunk_rows(out.events):
+            await events_out.send(value=block)
+        if out.rejected or out.failed:
+            log.error("%d identity record(s) dead-lettered",
+                      len(out.rejected) + len(out.failed))
+        for tp, expected in holes.items():
+            log.warning("%s: offset %s is next but did not come first; re-reading", tp,
+                        expected)
+            await rewind(app.consumer, tp, expected)  # type: ignore[arg-type]
+
     @app.agent(identity_in, name=RESOLVE_AGENT_NAME)
     async def resolve_buyers(stream: faust.Stream) -> None:
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            out = Outputs()
-            holes: dict = {}  # partition -> the offset to re-read from
-            for event in events:
-                # Buyer ids depend on the order records are applied: apply a partition's
-                # messages strictly in offset order. Past a hole (Faust dropped a re-read
-                # message, streams/offsets.py) apply nothing and re-read from the commit.
-                tp, offset = event.message.tp, event.message.offset
-                next_key = f"{NEXT_OFFSET_PREFIX}{tp.partition}"
-                expected = identity_log.get(next_key)
-                if expected is None and app.consumer._committed_offset.get(tp):
-                    # Progress was committed but the log table has none of it: replay the
-                    # identity topic from its start rather than resolve on a partial state.
-                    expected = (await app.consumer.earliest_offsets(tp))[tp]
-                if tp in holes or (expected is not None and offset > expected):
-                    holes.setdefault(tp, expected)
-                    never_ack(app.consumer, event.message)  # type: ignore[arg-type]
-                    continue
-                rejected_before = len(out.rejected)
-                streams.resolve_block(event.message.value or b"", identity_log.get, out)
-                for key, record in out.logged:
-                    _set_in_partition_of(identity_log, event, key, record)
-                out.logged.clear()
-                if expected is None or offset + 1 > expected:
-                    _set_in_partition_of(identity_log, event, next_key, offset + 1)
-                source = SourceRef(event.message.topic, event.message.partition,
-                                   event.message.offset)
-                for line, why in out.rejected[rejected_before:]:
-                    row = dead_letter_row(Rejected(Reason.BAD_JSON, why), source, line,
-                                          datetime.now(UTC))
-                    await dead_out.send(value=orjson.dumps(row))
-            for table, rows in ((BUYER_ALIASES.name, out.aliases), (BUYERS.name, out.buyers)):
-                for block in chunk_rows(rows):
-                    await state_out.send(value=block, headers={"table": table.encode()})
-            for block in chunk_rows(out.merges):
-                await merges_out.send(value=block)
-            for block in chunk_rows(out.events):
-                await events_out.send(value=block)
-            if out.rejected:
-                log.error("%d identity record(s) dead-lettered", len(out.rejected))
-            for tp, expected in holes.items():
-                log.warning("%s: offset %s is next but did not come first; re-reading", tp,
-                            expected)
-                await rewind(app.consumer, tp, expected)  # type: ignore[arg-type]
+            async with _fail_stop(RESOLVE_AGENT_NAME):
+                await resolve_batch(events)
 
 
 def run_worker(settings: Settings, loglevel: str = "warn") -> None:

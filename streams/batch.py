@@ -1,24 +1,41 @@
-"""One batch of raw messages -> table rows, dead letters, leads-state updates and identity
-records. Pure.
+"""One batch of raw messages -> table rows, dead letters, lead contributions and identity
+records; one batch of lead contributions -> leads-state updates and snapshots. Pure.
 
-The Faust agent hands a batch here and only does I/O with the result. Outputs are
-grouped so that the agent sends one Kafka message per table per batch (newline-joined
-JSON rows, passed through to ClickHouse as ``JSONEachRow``) and writes each touched
-leads-state entry once.
+The Faust agents hand a batch here and only do I/O with the result. Outputs are grouped
+so that an agent sends one Kafka message per table (or destination partition) per batch
+(newline-joined JSON rows, passed through to ClickHouse as ``JSONEachRow``) and writes
+each touched leads-state entry once.
+
+Nothing here may lose one message for another: an unexpected error while processing a
+message dead-letters that message (``processing_error``, with the error) and the batch
+goes on. A message's outputs are built completely before any is added to the batch, so a
+failure half-way leaves no partial output behind.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
 
+from schemas.deadletter import Reason
 from streams.identity.records import identity_record
-from streams.leads import LEAD_KIND_BY_EVENT_TYPE, MinuteState, minute_of, part_row, state_key
+from streams.leads import (
+    LEAD_KIND_BY_EVENT_TYPE,
+    MinuteState,
+    contribution,
+    leads_partition,
+    minute_of,
+    part_row,
+    state_key,
+)
 from streams.rows import SourceRef, dead_letter_row, event_row, table_for
-from streams.validate import Accepted, validate
+from streams.validate import Accepted, Rejected, validate
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,15 +58,22 @@ class StateUpdate:
 class BatchOutput:
     rows_by_table: dict[str, list[bytes]] = field(default_factory=dict)
     dead_letters: list[bytes] = field(default_factory=list)
+    contributions_by_partition: dict[int, list[bytes]] = field(default_factory=dict)
+    identity_by_fair: dict[str, list[bytes]] = field(default_factory=dict)
+
+
+@dataclass
+class LeadsOutput:
     state_updates: dict[str, StateUpdate] = field(default_factory=dict)
     snapshots: list[bytes] = field(default_factory=list)
-    identity_by_fair: dict[str, list[bytes]] = field(default_factory=dict)
+    dead_letters: list[bytes] = field(default_factory=list)
 
 
 @dataclass
 class _Touched:
     state: MinuteState
-    source: RawMessage
+    topic: str
+    partition: int
     minute: str
     kind: str
     owner_index: int
@@ -57,50 +81,102 @@ class _Touched:
     changed: bool = False
 
 
+def processing_error(exc: BaseException, source: SourceRef, raw: bytes | None,
+                     now: datetime) -> bytes:
+    """The dead letter of a message whose processing raised unexpectedly."""
+    log.error("%s: processing failed (%s: %s); dead-lettered", source,
+              type(exc).__name__, exc)
+    detail = f"{type(exc).__name__}: {exc}"[:300]
+    return orjson.dumps(dead_letter_row(Rejected(Reason.PROCESSING_ERROR, detail), source,
+                                        raw, now))
+
+
 def process_batch(
     messages: Iterable[RawMessage],
     event_type_of_topic: dict[str, str],
-    get_state: Callable[[str], dict | None],
     max_bytes: int,
+    partitions: int,
     now: datetime | None = None,
 ) -> BatchOutput:
-    """Validate, enrich and aggregate ``messages``; ``get_state`` reads the leads table."""
+    """Validate and enrich ``messages``; route lead contributions to ``partitions``."""
     now = now or datetime.now(UTC)
     out = BatchOutput()
+    for msg in messages:
+        source = SourceRef(msg.topic, msg.partition, msg.offset)
+        try:
+            outcome = validate(msg.value, event_type_of_topic[msg.topic], max_bytes)
+            if not isinstance(outcome, Accepted):
+                out.dead_letters.append(
+                    orjson.dumps(dead_letter_row(outcome, source, msg.value, now)))
+                continue
+            event = outcome.event
+            row = event_row(event, outcome.enrichment, source)
+            encoded = orjson.dumps(row)
+            ident = identity_record(event, outcome.enrichment, str(row["occurred_at"]))
+            ident_line = orjson.dumps(ident) if ident is not None else None
+            lead = _contribution(msg.topic, outcome, partitions)
+        except Exception as exc:  # noqa: BLE001 (data must never crash the agent)
+            out.dead_letters.append(processing_error(exc, source, msg.value, now))
+            continue
+        out.rows_by_table.setdefault(table_for(event), []).append(encoded)
+        if ident_line is not None:
+            out.identity_by_fair.setdefault(event.fair_id, []).append(ident_line)
+        if lead is not None:
+            out.contributions_by_partition.setdefault(lead[0], []).append(lead[1])
+    return out
+
+
+def _contribution(topic: str, outcome: Accepted, partitions: int) -> tuple[int, bytes] | None:
+    event, cluster_id = outcome.event, outcome.enrichment.cluster_id
+    kind = LEAD_KIND_BY_EVENT_TYPE.get(event.event_type)
+    if kind is None or cluster_id is None:
+        return None
+    badge = getattr(event.payload, "badge_id", None)
+    line = orjson.dumps(contribution(event.event_id, cluster_id, minute_of(event.occurred_at),
+                                     topic, kind, badge))
+    return leads_partition(badge, event.event_id, partitions), line
+
+
+def aggregate_leads(
+    messages: Iterable[RawMessage],
+    get_state: Callable[[str], dict | None],
+    now: datetime | None = None,
+) -> LeadsOutput:
+    """Add contributions (messages of ``leads.contributions``) to the leads state.
+
+    ``get_state`` reads the leads table. Entries are keyed by the contribution's raw topic
+    (its kind), the partition it was read from, and its minute.
+    """
+    now = now or datetime.now(UTC)
+    out = LeadsOutput()
     touched: dict[str, _Touched] = {}
     for index, msg in enumerate(messages):
-        source = SourceRef(msg.topic, msg.partition, msg.offset)
-        outcome = validate(msg.value, event_type_of_topic[msg.topic], max_bytes)
-        if not isinstance(outcome, Accepted):
-            out.dead_letters.append(orjson.dumps(dead_letter_row(outcome, source, msg.value, now)))
-            continue
-        event = outcome.event
-        row = event_row(event, outcome.enrichment, source)
-        out.rows_by_table.setdefault(table_for(event), []).append(orjson.dumps(row))
-        ident = identity_record(event, outcome.enrichment, str(row["occurred_at"]))
-        if ident is not None:
-            out.identity_by_fair.setdefault(event.fair_id, []).append(orjson.dumps(ident))
-        kind = LEAD_KIND_BY_EVENT_TYPE.get(event.event_type)
-        cluster_id = outcome.enrichment.cluster_id
-        if kind is None or cluster_id is None:
-            continue
-        minute = minute_of(event.occurred_at)
-        key = state_key(msg.topic, msg.partition, minute)
-        entry = touched.get(key)
-        if entry is None:
-            entry = _Touched(MinuteState.load(get_state(key)), msg, minute, kind, index)
+        for line in (msg.value or b"").split(b"\n"):
+            if not line.strip():
+                continue
+            try:
+                c = orjson.loads(line)
+                key = state_key(c["topic"], msg.partition, c["minute"])
+                entry = touched.get(key)
+                if entry is None:
+                    entry = _Touched(MinuteState.load(get_state(key)), c["topic"],
+                                     msg.partition, c["minute"], c["kind"], index)
+                changed = entry.state.add(c["cluster_id"], c["event_id"], c["badge_id"])
+            except Exception as exc:  # noqa: BLE001 (an internal line we cannot read)
+                source = SourceRef(msg.topic, msg.partition, msg.offset)
+                out.dead_letters.append(processing_error(exc, source, line, now))
+                continue
             touched[key] = entry
-        badge = getattr(event.payload, "badge_id", None)
-        entry.changed |= entry.state.add(cluster_id, event.event_id, badge)
-        entry.clusters.add(cluster_id)
+            entry.changed |= changed
+            entry.clusters.add(c["cluster_id"])
     for key, entry in touched.items():
         if entry.changed:
             out.state_updates[key] = StateUpdate(entry.state.dump(), entry.owner_index)
         # Every touched cluster re-sends its snapshot, even when unchanged: after a crash
         # the state may have survived while its snapshot did not.
         for cluster_id in sorted(entry.clusters):
-            row = part_row(entry.source.topic, entry.source.partition, entry.minute,
-                           cluster_id, entry.kind, entry.state, now)
+            row = part_row(entry.topic, entry.partition, entry.minute, cluster_id,
+                           entry.kind, entry.state, now)
             out.snapshots.append(orjson.dumps(row))
     return out
 

@@ -4,12 +4,19 @@ Delivery is at least once, so the state must be safe to apply twice. Each state 
 keeps the *sets* of event ids and badge ids it has counted, and counts are their sizes:
 reprocessing an event after a crash, or a scanner's resend, changes nothing.
 
-One entry covers one (source topic, source partition, event-time minute) and holds every
-cluster seen there. Entries belong to one source partition (their key says which), so the
-per-partition parts add up to exact totals; raw scans are keyed by badge id, so a badge
-lives on one partition and distinct badges add up too. Keying by minute rather than by
-(cluster, minute) keeps the number of changelog writes per batch small: a batch spans
-few minutes but many clusters.
+The validate stage turns each lead event into a *contribution* and sends it to the
+partition of ``leads.contributions`` that :func:`leads_partition` picks: a stable hash of
+the badge (scans) or the event id (inquiries, procurement steps). Raw partitions cannot
+be trusted for this: they depend on the producer's partitioner (librdkafka's default
+CRC32, the Java client's murmur2, a hand-picked partition), and one badge resent by two
+clients would sit on two raw partitions and be counted twice.
+
+One entry covers one (raw topic, contribution partition, event-time minute) and holds
+every cluster seen there. Entries belong to one contribution partition (their key says
+which), so the per-partition parts add up to exact totals; a badge's contributions all go
+to one partition, so distinct badges add up too, and a resent event (same id, same badge)
+lands where it was counted. Keying by minute rather than by (cluster, minute) keeps the
+number of changelog writes per batch small: a batch spans few minutes but many clusters.
 
 A part's ``version`` is the number of distinct events plus badges counted. It only grows,
 so the ClickHouse table keeps the latest part with ReplacingMergeTree(version).
@@ -17,9 +24,10 @@ so the ClickHouse table keeps the latest part with ReplacingMergeTree(version).
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import UTC, datetime
+from functools import lru_cache
 
 # Which counter an event type feeds; other types are not leads.
 LEAD_KIND_BY_EVENT_TYPE = {
@@ -42,6 +50,22 @@ def _minute_text(minute: int) -> str:
 
 def state_key(source_topic: str, source_partition: int, minute: str) -> str:
     return f"{source_topic}|{source_partition}|{minute}"
+
+
+def leads_partition(badge_id: str | None, event_id: str, partitions: int) -> int:
+    """The ``leads.contributions`` partition of an event: CRC32 of its badge, else its id.
+
+    Stable across processes and Python versions (unlike ``hash``), and independent of how
+    the raw event was partitioned.
+    """
+    return zlib.crc32((badge_id or event_id).encode("utf-8")) % partitions
+
+
+def contribution(event_id: str, cluster_id: str, minute: str, topic: str, kind: str,
+                 badge_id: str | None) -> dict[str, object]:
+    """One lead event as the aggregating agent needs it (one JSON line)."""
+    return {"event_id": event_id, "cluster_id": cluster_id, "minute": minute, "topic": topic,
+            "kind": kind, "badge_id": badge_id}
 
 
 @dataclass

@@ -100,7 +100,8 @@ class Pipeline:
             self.stop()
 
     # -- progress --------------------------------------------------------------------
-    STAGES = 3  # raw topics (workers), identity topic (resolver), derived topics (sink)
+    # raw topics (validate), identity + contributions (resolver, leads), derived (sink)
+    STAGES = 3
 
     def stage_lag(self, stage: int) -> int:
         """Messages a stage has not committed yet; stages count from upstream."""
@@ -108,7 +109,8 @@ class Pipeline:
         if stage == 0:
             return consumer_lag(s, s.faust_app_id, [topics.name(t) for t in RAW_TOPICS])
         if stage == 1:
-            return consumer_lag(s, s.faust_app_id, [topics.identity_records])
+            return consumer_lag(s, s.faust_app_id,
+                                [topics.identity_records, topics.lead_contributions])
         return consumer_lag(s, s.sink_group, topics.sink())
 
     def lag(self) -> tuple[int, int]:

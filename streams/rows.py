@@ -25,6 +25,8 @@ from schemas.events import (
 from schemas.registry import TABLE_BY_EVENT_TYPE
 from streams.validate import Enrichment, Rejected
 
+DEAD_LETTER_RAW_PREFIX = 64 * 1024  # raw bytes kept per dead letter (base64: ~87 KiB)
+
 
 @dataclass(frozen=True)
 class SourceRef:
@@ -94,9 +96,15 @@ def event_row(event: Event, enrichment: Enrichment, source: SourceRef) -> dict[s
 def dead_letter_row(
     rejected: Rejected, source: SourceRef, raw: bytes | None, failed_at: datetime
 ) -> dict[str, object]:
-    """The ``dead_letters`` row: reason, source coordinates and the raw bytes (base64)."""
+    """The ``dead_letters`` row: reason, source coordinates and the raw bytes.
+
+    The raw bytes are kept whole up to :data:`DEAD_LETTER_RAW_PREFIX`, beyond that as a
+    prefix; ``raw_size`` and ``raw_sha256`` always describe the whole message. A dead letter
+    must always be producible: base64 of a 3 MiB event alone is over the producer's
+    request limit, and a dead letter that cannot be sent loses the event.
+    """
     raw = raw or b""
-    row = {
+    return {
         "source_topic": source.topic,
         "source_partition": source.partition,
         "source_offset": source.offset,
@@ -104,10 +112,10 @@ def dead_letter_row(
         "detail": rejected.detail,
         "event_id": rejected.event_id or "",
         "raw_size": len(raw),
-        "raw_base64": base64.b64encode(raw).decode("ascii"),
+        "raw_base64": base64.b64encode(raw[:DEAD_LETTER_RAW_PREFIX]).decode("ascii"),
+        "raw_sha256": hashlib.sha256(raw).hexdigest(),
         "failed_at": _ts(failed_at),
     }
-    return row
 
 
 def _contact(p: ContactFields) -> dict[str, object]:

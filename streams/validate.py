@@ -64,6 +64,9 @@ def _classify(raw: bytes, event_type: str) -> Accepted | Rejected:
         return Rejected(Reason.NOT_AN_OBJECT, f"top-level JSON is {type(doc).__name__}")
     event_id = doc.get("event_id") if isinstance(doc.get("event_id"), str) else None
     declared = doc.get("event_type")
+    if declared is None:
+        # Required, not defaulted from the topic: a producer that omits it is broken.
+        return Rejected(Reason.MISSING_FIELD, "event_type: Field required", event_id)
     if declared != event_type:
         return Rejected(
             Reason.WRONG_TOPIC,
@@ -81,7 +84,7 @@ def _schema_rejection(exc: ValidationError, event_id: str | None) -> Rejected:
     errors = exc.errors(include_url=False, include_input=False)
     missing = [e for e in errors if e["type"] == "missing"]
     first = (missing or errors)[0]
-    where = ".".join(str(p) for p in first["loc"])
+    where = ".".join(str(p) for p in first["loc"]) or "event"  # model-level checks: no loc
     reason = Reason.MISSING_FIELD if missing else Reason.INVALID_FIELD
     return Rejected(reason, _short(f"{where}: {first['msg']} ({len(errors)} error(s))"), event_id)
 

@@ -60,6 +60,7 @@ class Outputs:
     merges: list[bytes] = field(default_factory=list)
     logged: list[tuple[str, dict]] = field(default_factory=list)  # (log key, record)
     rejected: list[tuple[bytes, str]] = field(default_factory=list)  # (line, why)
+    failed: list[tuple[bytes, str]] = field(default_factory=list)  # engine faults (line, why)
 
 
 class IdentityStreams:
@@ -78,6 +79,7 @@ class IdentityStreams:
         synced: set[str] = set()
         now = datetime.now(UTC)
         for line in block.split(b"\n"):
+            fair_id = None
             try:
                 ident = orjson.loads(line)
                 fair_id = ident["fair_id"]
@@ -90,6 +92,16 @@ class IdentityStreams:
                 engine.apply(ident, out, now)
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                 out.rejected.append((line, f"{type(exc).__name__}: {exc}"))
+            except Exception as exc:  # noqa: BLE001 (one record must not stop the fair)
+                # A fault inside the engine may leave it half-applied: reject the record
+                # and rebuild the fair from its log (durable, plus what this block
+                # applied), so the state stays exactly the log's.
+                out.failed.append((line, f"{type(exc).__name__}: {exc}"))
+                broken = self.fairs.get(fair_id) if fair_id is not None else None
+                if broken is not None:
+                    pending = dict(out.logged)
+                    broken._reset()
+                    broken.catch_up(lambda key: pending.get(key) or read_log(key))
 
 
 class FairIdentity:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import signal
 import threading
@@ -18,6 +19,7 @@ from producers.publish import publish
 from producers.simulator import simulate_fair
 from schemas.deadletter import Reason
 from streams.pipeline import Pipeline
+from streams.rows import DEAD_LETTER_RAW_PREFIX
 from tests.conftest import running_pipeline
 from tests.factories import events as f
 
@@ -124,9 +126,12 @@ def test_every_kind_of_malformed_input_becomes_a_dead_letter_with_its_reason(
     settle(pipeline, 120)
     query, db = stored(pipeline)
     rows = query(f"SELECT reason, source_topic, source_partition, source_offset, raw_base64, "
-                 f"detail FROM {db}.dead_letters FINAL").rows
+                 f"detail, raw_size, raw_sha256 FROM {db}.dead_letters FINAL").rows
     got = {r[0]: (r[1], r[2], r[3], base64.b64decode(r[4])) for r in rows}
-    assert got == sent
+    # raw bytes are kept whole up to a bounded prefix; size and hash describe the whole
+    assert got == {k: (*v[:3], v[3][:DEAD_LETTER_RAW_PREFIX]) for k, v in sent.items()}
+    assert {r[0]: (r[6], r[7]) for r in rows} == {
+        k: (len(v[3]), hashlib.sha256(v[3]).hexdigest()) for k, v in sent.items()}
     assert all(r[5] for r in rows), "every dead letter says why"
     assert summary.events_stored(query, db)["scans"] == 1
 

@@ -41,7 +41,7 @@ def test_an_inquiry_naming_only_an_exhibitor_gets_the_exhibitors_cluster() -> No
         (b"\xff\xfe\x00garbage", Reason.BAD_JSON),
         (b"[1, 2, 3]", Reason.NOT_AN_OBJECT),
         (b'"just a string"', Reason.NOT_AN_OBJECT),
-        (b"{}", Reason.WRONG_TOPIC),
+        (b"{}", Reason.MISSING_FIELD),  # event_type is required, never taken from the topic
     ],
 )
 def test_garbage_is_rejected_with_its_reason(raw: bytes | None, reason: Reason) -> None:
@@ -98,3 +98,47 @@ def test_unknown_reference_data_is_rejected(doc: dict, event_type: str, reason: 
 def test_an_inquiry_without_any_target_is_invalid() -> None:
     outcome = check(f.encode(f.inquiry(cluster_id=None)), "online_inquiry")
     assert isinstance(outcome, Rejected) and outcome.reason is Reason.INVALID_FIELD
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "received_at"),
+    [
+        ("9999-12-31T23:59:59-14:00", "2026-03-26T02:15:31+00:00"),  # year 10000 in UTC
+        ("0001-01-01T00:00:00+14:00", "2026-03-26T02:15:31+00:00"),  # before year 1 in UTC
+        ("1900-01-01T00:00:00+00:00", "1900-01-01T00:00:01+00:00"),  # both before 2000
+        ("2300-01-01T00:00:00+00:00", "2300-01-01T00:00:01+00:00"),  # both after 2100
+        ("2026-01-01T00:00:00+00:00", "2026-03-26T02:15:31+00:00"),  # 84 days late
+        ("2026-03-28T02:15:30+00:00", "2026-03-26T02:15:31+00:00"),  # 2 days ahead
+    ],
+)
+def test_times_outside_the_credible_window_are_invalid(occurred_at: str,
+                                                       received_at: str) -> None:
+    doc = f.scan()
+    doc.update(occurred_at=occurred_at, received_at=received_at)
+    outcome = check(f.encode(doc), "booth_scan")
+    assert isinstance(outcome, Rejected) and outcome.reason is Reason.INVALID_FIELD
+    assert "occurred_at" in outcome.detail or "received_at" in outcome.detail
+
+
+def test_a_scanner_syncing_weeks_late_or_a_clock_hours_ahead_is_still_accepted() -> None:
+    for occurred_at in ("2026-02-27T02:15:31+00:00", "2026-03-26T16:15:31+00:00"):
+        doc = f.scan()
+        doc.update(occurred_at=occurred_at, received_at="2026-03-26T02:15:31+00:00")
+        assert isinstance(check(f.encode(doc), "booth_scan"), Accepted)
+
+
+@pytest.mark.parametrize("quantity", [b"5000000000", b"1e20", b"1" + b"0" * 30])
+def test_quantities_beyond_the_column_are_invalid(quantity: bytes) -> None:
+    for doc, event_type in ((f.inquiry(quantity=777), "online_inquiry"),
+                            (f.procurement(quantity=777), "procurement_step")):
+        raw = f.encode(doc).replace(b'"quantity":777', b'"quantity":' + quantity)
+        outcome = check(raw, event_type)
+        assert isinstance(outcome, Rejected) and outcome.reason is Reason.INVALID_FIELD
+
+
+def test_an_event_without_event_type_is_a_missing_field() -> None:
+    doc = f.scan()
+    del doc["event_type"]
+    outcome = check(f.encode(doc), "booth_scan")
+    assert isinstance(outcome, Rejected) and outcome.reason is Reason.MISSING_FIELD
+    assert outcome.event_id == doc["event_id"]

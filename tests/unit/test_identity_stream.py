@@ -130,3 +130,29 @@ def test_a_bad_line_is_rejected_and_the_rest_of_the_block_resolved() -> None:
     assert len(out.events) == 2
     assert [line for line, _ in out.rejected] == [b"{not json", b'{"fair_id":"CIFW-2026-AW"}']
     assert all(why for _, why in out.rejected)
+
+
+def test_an_engine_fault_fails_one_record_and_rebuilds_the_fair_from_its_log(
+        monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from streams.identity.resolver import Resolver
+
+    real_add = Resolver.add
+
+    def add(self, record):  # type: ignore[no-untyped-def]
+        result = real_add(self, record)  # half-applied: the resolver changed, then failed
+        if record.get("badge_id") == "POISON":
+            raise RecursionError("an engine fault")
+        return result
+
+    monkeypatch.setattr(Resolver, "add", add)
+    streams, out = IdentityStreams(), Outputs()
+    lines = [orjson.dumps(ident(f"s{n}", badge=f"B{n}")) for n in range(3)]
+    lines.insert(1, orjson.dumps(ident("bad", badge="POISON")))
+    streams.resolve_block(b"\n".join(lines), {}.get, out)
+    assert [line for line, _ in out.failed] == [lines[1]] and not out.rejected
+    engine = streams.fairs[FAIR]
+    # the state is exactly the log's: the failed record left nothing behind
+    assert [r["id"] for r in engine.log] == ["badge:B0", "badge:B1", "badge:B2"]
+    assert "badge:POISON" not in engine.resolver.members
+    assert [k for k, _ in out.logged] == [log_key(FAIR, n) for n in range(3)]
+    assert len(out.events) == 3

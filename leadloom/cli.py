@@ -190,7 +190,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="default: from LEADLOOM_LOG_LEVEL")
     worker.set_defaults(handler=_worker)
 
-    sql = sub.add_parser("sql", help="run a read query on the configured store")
+    sql = sub.add_parser(
+        "sql", help="run one read query on the configured store",
+        description=(
+            "Runs one statement (SELECT, DESCRIBE, SHOW or EXISTS) read-only: the engine runs it\n"
+            "with readonly=1 and stops it at the time limit (leadloom.store.READ_TIME_LIMIT_S,\n"
+            "30 s). Writes, DDL, table functions that reach files or the network, INTO OUTFILE,\n"
+            "FORMAT and SETTINGS overrides are refused with a one-line reason. While 'leadloom\n"
+            "run' owns the embedded store the query goes through it; a run that does not answer\n"
+            "is reported as such, and the store is not opened behind its back."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sql.add_argument("query", help='e.g. "SELECT count() FROM leadloom.scans FINAL"')
     sql.add_argument("--json", action="store_true")
     sql.set_defaults(handler=_sql)

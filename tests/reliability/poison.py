@@ -6,9 +6,9 @@ stored exactly as sent. Each value is unique across the catalogue (a test finds 
 ``topic[partition]@offset`` by its bytes) and never contains kcat's delimiters.
 
 ``REPRODUCED`` says, per kind, what happened before the fixes of issue 7: the outcome this
-tier observed on the data path of commit dfe0450 (exported with ``git archive``, 2026-11-27),
-where the issue's own report names the kind, it says so. "ok" means: already the reason
-the contract gives.
+tier observed on the data path of commit dfe0450 (exported with ``git archive``, 2026-11-27;
+the issue gives totals, not a per-kind list). "ok" means: already the reason the contract
+gives. The catalogue is wider than the issue's 57 kinds.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def test_a_valid_looking_poison_does_not_take_its_40_neighbours_with_it(
     pipeline: Pipeline, figures: Figures,
 ) -> None:
     """Each poison that parses as an event goes in one kcat run with 40 valid events of its
-    topic on its partition (one worker batch); the pipeline settles before the next."""
+    topic on its partition (normally one worker batch); the pipeline settles before the next."""
     sent: list[Message] = []
     wedged, lost_before, doubled_before = "", 0, 0
     for kind in VALID_LOOKING:

@@ -23,6 +23,7 @@ delivery is at least once, and every downstream write is idempotent.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import weakref
@@ -35,6 +36,7 @@ import orjson
 from faust.streams import _current_event
 from faust.types import EventT
 
+from leadloom.kafka import bootstrap_list
 from leadloom.settings import Settings
 from schemas.deadletter import Reason
 from schemas.registry import (
@@ -49,11 +51,11 @@ from streams.batch import RawMessage, aggregate_leads, chunk_rows, process_batch
 from streams.identity.stream import IdentityStreams, Outputs
 from streams.offsets import (
     GuardedTransport,
-    heal_holes,
+    heal_stuck,
     learn_log_starts,
     never_ack,
     rewind,
-    stuck_partitions,
+    scan_deliverable,
 )
 from streams.rows import SourceRef, dead_letter_row
 from streams.validate import Rejected
@@ -191,19 +193,18 @@ def create_app(settings: Settings) -> faust.App:
                     await dead_out.send(value=block)
 
     _add_resolver(app, settings)
+    guarded = [*event_type_of, topics.identity_records, topics.lead_contributions]
+    probe = functools.partial(scan_deliverable, bootstrap_list(settings))
     suspects: dict = {}
 
     @app.timer(HEAL_INTERVAL_S)
     async def heal_stuck_commits() -> None:
-        # A partition is healed only if it is stuck at the same offset on two checks
-        # in a row: a hole that in-flight batches will fill resolves itself first.
+        # Commits stuck behind a hole (a message Faust dropped, a transaction marker, an
+        # aborted record) for two checks in a row: the broker says which it is.
         nonlocal suspects
         consumer = app.consumer
         await learn_log_starts(consumer)  # type: ignore[arg-type]
-        await heal_holes(consumer, suspects)  # type: ignore[arg-type]
-        suspects = stuck_partitions(  # type: ignore[arg-type]
-            consumer, [*event_type_of, topics.identity_records, topics.lead_contributions]
-        )
+        suspects = await heal_stuck(consumer, suspects, guarded, probe)  # type: ignore[arg-type]
 
     return app
 

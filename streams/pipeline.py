@@ -5,6 +5,13 @@ serves read queries to ``leadloom sql`` and runs the sink. Workers are
 ``leadloom worker`` child processes; one that dies is restarted, and because Faust
 commits offsets only after its output is flushed, a restarted worker resumes from the
 last durable point without loss (the writes it repeats are idempotent).
+
+Outages of Kafka or the store never stop the pipeline: the sink retries inside (see
+``streams.sink``); a worker that dies in one (a Faust worker exits when it cannot reach
+a broker) is restarted with a growing delay (1 s doubling to 15 s while it keeps dying
+within a minute of its start), so a minutes-long outage neither spins nor is given up
+on; ``wait_idle`` counts an unreachable broker as "not idle yet". Each outage is
+reported once through ``progress`` when it starts and when it ends.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import ctypes
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -20,13 +28,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from leadloom.kafka import consumer_lag, ensure_topics
+from kafka.errors import KafkaError
+
+from leadloom.kafka import KafkaUnavailable, bootstrap_list, consumer_lag, ensure_topics
 from leadloom.settings import Settings, settings_env
 from leadloom.store import QueryServer, Store
 from schemas.registry import RAW_TOPICS
 from streams.sink import Sink
 
 log = logging.getLogger(__name__)
+
+RESTART_FIRST_S = 1.0  # delay before restarting a worker that died soon after its start
+RESTART_MAX_S = 15.0
+STABLE_AFTER_S = 60.0  # a worker that ran this long before dying is restarted at once
 
 
 class Pipeline:
@@ -41,7 +55,14 @@ class Pipeline:
         self.sink: Sink | None = None
         self.processes: list[subprocess.Popen[bytes] | None] = [None] * workers
         self.restarts = 0
-        self.failure: BaseException | None = None  # why the sink stopped, if it did
+        self.sink_restarts = 0
+        # The last unexpected error of the sink (a bug, not an outage: the sink rides those
+        # out itself). The supervisor restarts the sink; wait_idle reports it.
+        self.failure: BaseException | None = None
+        self._started_at: list[float] = [0.0] * workers
+        self._restart_at: list[float | None] = [None] * workers
+        self._quick_deaths: list[int] = [0] * workers
+        self._reported: dict[str, str] = {}  # outage kind -> what was reported
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.log_dir = settings.data_dir / "logs"
@@ -86,18 +107,48 @@ class Pipeline:
             pid_file.unlink(missing_ok=True)
 
     def run_forever(self) -> None:
-        """Run until SIGINT/SIGTERM (``leadloom run``)."""
+        """Run until SIGINT/SIGTERM (``leadloom run``); never exits on an outage.
+
+        A broker that is unreachable at the start is waited for; outages while running are
+        reported when they start and end, and ridden out (workers restarted, the sink
+        retrying); an unexpected sink error is reported and the sink restarted.
+        """
         done = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: done.set())
+        _quiet_client_connection_logs(self.settings)
+        if not self._wait_for_broker(done):
+            return
         self.start()
+        reported_failure: BaseException | None = None
         try:
             while not done.wait(1.0):
-                if self.failure is not None:
-                    raise RuntimeError(f"the sink stopped: {self.failure}") from self.failure
+                self._report_sink_faults()
+                if self.failure is not None and self.failure is not reported_failure:
+                    reported_failure = self.failure
+                    self.progress(f"the sink failed ({self.failure}); restarting it")
         finally:
             self.progress("stopping pipeline")
             self.stop()
+
+    def _wait_for_broker(self, done: threading.Event) -> bool:
+        """Create the namespace's topics, waiting while no broker answers; False if ``done``
+        is set first."""
+        delay = 1.0
+        while True:
+            try:
+                if not _bootstrap_answers(self.settings):
+                    # Fails at once; the admin client would block for many seconds.
+                    raise ConnectionRefusedError(
+                        f"no broker accepts connections at {self.settings.kafka_bootstrap}")
+                ensure_topics(self.settings)
+                self._report("Kafka", None)
+                return not done.is_set()
+            except (KafkaUnavailable, KafkaError, OSError) as exc:
+                self._report("Kafka", f"Kafka unreachable ({_first_line(exc)}); waiting")
+            if done.wait(delay):
+                return False
+            delay = min(delay * 2, RESTART_MAX_S)
 
     # -- progress --------------------------------------------------------------------
     # raw topics (validate), identity + contributions (resolver, leads), derived (sink)
@@ -128,12 +179,24 @@ class Pipeline:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.failure is not None:
-                raise RuntimeError(f"the sink stopped: {self.failure}") from self.failure
+                raise RuntimeError(f"the sink failed: {self.failure}") from self.failure
+            self._report_sink_faults()
             lags: list[int] = []
-            for stage in range(self.STAGES):
-                lags.append(self.stage_lag(stage))
-                if lags[-1]:
-                    break
+            try:
+                if not _bootstrap_answers(self.settings):
+                    # Fails in milliseconds; the lag query would block for many seconds.
+                    raise ConnectionRefusedError(
+                        f"no broker accepts connections at {self.settings.kafka_bootstrap}")
+                for stage in range(self.STAGES):
+                    lags.append(self.stage_lag(stage))
+                    if lags[-1]:
+                        break
+            except (KafkaUnavailable, KafkaError, OSError) as exc:
+                # An unreachable broker: not idle yet. Keep polling until the timeout.
+                self._report("reading lag", f"cannot read lag ({_first_line(exc)}); still waiting")
+                time.sleep(1.0)
+                continue
+            self._report("reading lag", None)
             if len(lags) == self.STAGES and lags[-1] == 0:
                 return True
             if on_tick:
@@ -156,30 +219,121 @@ class Pipeline:
         )
         log_file.close()
         (self.log_dir / f"worker-{index}.pid").write_text(str(proc.pid))
+        self._started_at[index] = time.monotonic()
         return proc
 
     def _run_sink(self) -> None:
-        assert self.sink is not None
-        try:
-            self.sink.run()
-        except Exception as exc:  # surfaced by run_forever / wait_idle
-            log.exception("sink failed")
-            self.failure = exc
+        """Run the sink until stopped; restart it (new consumer, resuming from the committed
+        offsets, which is safe: everything below them is stored) if it ever raises."""
+        delay = RESTART_FIRST_S
+        while not self._stopping.is_set():
+            assert self.sink is not None
+            try:
+                self.sink.run()
+                if self.sink.stopped:
+                    return
+            except Exception as exc:  # a bug, not an outage: reported, and restarted
+                log.exception("sink failed; restarting it in %.0fs", delay)
+                self.failure = exc
+            if self._stopping.wait(delay) or self.store is None:
+                return
+            delay = min(delay * 2, RESTART_MAX_S)
+            self.sink_restarts += 1
+            self.sink = Sink(self.settings, self.store)
 
     def _supervise(self) -> None:
+        """Restart workers that exit: at once after a long run, else after a growing delay
+        (a worker dies within seconds while the broker is down: no spinning, no giving up)."""
         while not self._stopping.wait(0.5):
+            now = time.monotonic()
             for index, proc in enumerate(self.processes):
-                if proc is not None and proc.poll() is not None and not self._stopping.is_set():
-                    log.warning("worker %d (pid %d) exited with %s; restarting",
-                                index, proc.pid, proc.returncode)
-                    self.progress(f"worker {index} exited ({proc.returncode}); restarting")
-                    self.restarts += 1
+                if self._stopping.is_set():
+                    return
+                if proc is not None and proc.poll() is None:
+                    continue
+                if proc is not None and self._restart_at[index] is None:
+                    lived = now - self._started_at[index]
+                    quick = lived < STABLE_AFTER_S
+                    self._quick_deaths[index] = self._quick_deaths[index] + 1 if quick else 0
+                    delay = 0.0 if not quick else min(
+                        RESTART_FIRST_S * 2 ** (self._quick_deaths[index] - 1), RESTART_MAX_S)
+                    self._restart_at[index] = now + delay
+                    log.warning("worker %d (pid %d) exited with %s after %.0fs; restarting in"
+                                " %.0fs", index, proc.pid, proc.returncode, lived, delay)
+                    self.progress(f"worker {index} exited ({proc.returncode}) after {lived:.0f}s;"
+                                  f" restarting in {delay:.0f}s")
+                restart_at = self._restart_at[index]
+                if restart_at is None or now < restart_at:
+                    continue
+                try:
                     self.processes[index] = self._spawn_worker(index)
+                except OSError as exc:  # e.g. out of processes: try again later
+                    log.warning("starting worker %d failed (%s); trying again", index, exc)
+                    self._restart_at[index] = now + RESTART_MAX_S
+                    continue
+                self._restart_at[index] = None
+                self.restarts += 1
+
+    def _report_sink_faults(self) -> None:
+        """Report the sink's faults (Kafka, offset commits, the store) when they start and
+        when they end."""
+        sink = self.sink
+        faults = dict(sink.faults) if sink is not None else {}
+        kinds = {k[len("sink: "):] for k in self._reported if k.startswith("sink: ")}
+        for what in kinds | set(faults):
+            fault = faults.get(what)
+            self._report(f"sink: {what}",
+                         f"sink: {what} failing ({fault}); retrying" if fault else None)
+
+    def _report(self, kind: str, message: str | None) -> None:
+        """Say ``message`` once while an outage of ``kind`` lasts, and say when it ended."""
+        if message is not None:
+            if kind not in self._reported:
+                self._reported[kind] = message
+                log.info("%s", message)  # the sink logs its own faults as warnings
+                self.progress(message)
+        elif kind in self._reported:
+            del self._reported[kind]
+            log.info("%s: recovered", kind)
+            self.progress(f"{kind}: recovered")
 
     def _start_thread(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+
+
+# kafka-python loggers that log every failed reconnect (several lines a second per client
+# while a broker is down); the sink and the supervisor report an outage themselves.
+_CLIENT_CONNECTION_LOGGERS = ("kafka.net", "kafka.cluster", "kafka.coordinator")
+
+
+def _quiet_client_connection_logs(settings: Settings) -> None:
+    """Leave the client's connection lines out unless LEADLOOM_LOG_LEVEL asks for detail."""
+    if logging.getLevelName(settings.log_level.upper()) in (logging.DEBUG, logging.INFO):
+        return
+    for name in _CLIENT_CONNECTION_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _bootstrap_answers(settings: Settings, timeout_s: float = 1.0) -> bool:
+    """Whether any bootstrap server accepts a TCP connection (a broker's client port opens
+    only once it serves requests)."""
+    for server in bootstrap_list(settings):
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)),
+                                          timeout=timeout_s):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    line, name = (text.splitlines()[0][:200] if text else ""), type(exc).__name__
+    return line if line.startswith(name) else f"{name}: {line}" if line else name
 
 
 def _terminate_with_parent() -> None:

@@ -86,6 +86,11 @@ def _set_in_partition_of(table: faust.Table, event: EventT, key: str, value: dic
         _current_event.reset(token)
 
 
+def _raw_messages(events: list[EventT]) -> list[RawMessage]:
+    return [RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value)
+            for e in events]
+
+
 @asynccontextmanager
 async def _fail_stop(agent: str) -> AsyncIterator[None]:
     """Stop the worker process at once if the I/O around a batch fails.
@@ -153,12 +158,8 @@ def create_app(settings: Settings) -> faust.App:
         # take_events acks a batch only after this body has run, and Faust flushes the
         # producer before committing offsets: at least once, never ahead of the output.
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            messages = [
-                RawMessage(e.message.topic, e.message.partition, e.message.offset,
-                           e.message.value)
-                for e in events
-            ]
-            out = process_batch(messages, event_type_of, max_bytes, RAW_PARTITIONS)
+            out = process_batch(_raw_messages(events), event_type_of, max_bytes,
+                                RAW_PARTITIONS)
             async with _fail_stop(AGENT_NAME):
                 for table, rows in out.rows_by_table.items():
                     for block in chunk_rows(rows):
@@ -177,12 +178,7 @@ def create_app(settings: Settings) -> faust.App:
     @app.agent(contributions, name=LEADS_AGENT_NAME)
     async def aggregate_leads_per_minute(stream: faust.Stream) -> None:
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            messages = [
-                RawMessage(e.message.topic, e.message.partition, e.message.offset,
-                           e.message.value)
-                for e in events
-            ]
-            out = aggregate_leads(messages, leads_state.get)
+            out = aggregate_leads(_raw_messages(events), leads_state.get)
             async with _fail_stop(LEADS_AGENT_NAME):
                 for key, update in out.state_updates.items():
                     _set_in_partition_of(leads_state, events[update.owner_index], key,

@@ -43,6 +43,7 @@ from schemas.registry import (
     BUYER_ALIASES,
     BUYERS,
     IDENTITY_LOG_TABLE,
+    LEAD_CONTRIBUTIONS,
     LEADS_STATE_TABLE,
     RAW_PARTITIONS,
     RAW_TOPICS,
@@ -159,7 +160,7 @@ def create_app(settings: Settings) -> faust.App:
         # producer before committing offsets: at least once, never ahead of the output.
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
             out = process_batch(_raw_messages(events), event_type_of, max_bytes,
-                                RAW_PARTITIONS)
+                                LEAD_CONTRIBUTIONS.partitions)
             async with _fail_stop(AGENT_NAME):
                 for table, rows in out.rows_by_table.items():
                     for block in chunk_rows(rows):

@@ -34,7 +34,7 @@ from leadloom.kafka import KafkaUnavailable, bootstrap_list, consumer_lag, ensur
 from leadloom.settings import Settings, settings_env
 from leadloom.store import QueryServer, Store
 from schemas.registry import RAW_TOPICS
-from streams.sink import Sink
+from streams.sink import Sink, describe_error
 
 log = logging.getLogger(__name__)
 
@@ -137,15 +137,12 @@ class Pipeline:
         delay = 1.0
         while True:
             try:
-                if not _bootstrap_answers(self.settings):
-                    # Fails at once; the admin client would block for many seconds.
-                    raise ConnectionRefusedError(
-                        f"no broker accepts connections at {self.settings.kafka_bootstrap}")
+                _require_broker(self.settings)
                 ensure_topics(self.settings)
                 self._report("Kafka", None)
                 return not done.is_set()
             except (KafkaUnavailable, KafkaError, OSError) as exc:
-                self._report("Kafka", f"Kafka unreachable ({_first_line(exc)}); waiting")
+                self._report("Kafka", f"Kafka unreachable ({describe_error(exc)}); waiting")
             if done.wait(delay):
                 return False
             delay = min(delay * 2, RESTART_MAX_S)
@@ -183,17 +180,15 @@ class Pipeline:
             self._report_sink_faults()
             lags: list[int] = []
             try:
-                if not _bootstrap_answers(self.settings):
-                    # Fails in milliseconds; the lag query would block for many seconds.
-                    raise ConnectionRefusedError(
-                        f"no broker accepts connections at {self.settings.kafka_bootstrap}")
+                _require_broker(self.settings)
                 for stage in range(self.STAGES):
                     lags.append(self.stage_lag(stage))
                     if lags[-1]:
                         break
             except (KafkaUnavailable, KafkaError, OSError) as exc:
                 # An unreachable broker: not idle yet. Keep polling until the timeout.
-                self._report("reading lag", f"cannot read lag ({_first_line(exc)}); still waiting")
+                self._report("reading lag",
+                             f"cannot read lag ({describe_error(exc)}); still waiting")
                 time.sleep(1.0)
                 continue
             self._report("reading lag", None)
@@ -316,6 +311,14 @@ def _quiet_client_connection_logs(settings: Settings) -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
+def _require_broker(settings: Settings) -> None:
+    """Raise ``ConnectionRefusedError`` at once when no bootstrap server accepts a
+    connection: the admin client and lag queries would block for many seconds."""
+    if not _bootstrap_answers(settings):
+        raise ConnectionRefusedError(
+            f"no broker accepts connections at {settings.kafka_bootstrap}")
+
+
 def _bootstrap_answers(settings: Settings, timeout_s: float = 1.0) -> bool:
     """Whether any bootstrap server accepts a TCP connection (a broker's client port opens
     only once it serves requests)."""
@@ -328,12 +331,6 @@ def _bootstrap_answers(settings: Settings, timeout_s: float = 1.0) -> bool:
         except (OSError, ValueError):
             continue
     return False
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line, name = (text.splitlines()[0][:200] if text else ""), type(exc).__name__
-    return line if line.startswith(name) else f"{name}: {line}" if line else name
 
 
 def _terminate_with_parent() -> None:

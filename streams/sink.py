@@ -149,13 +149,8 @@ def classify_insert_error(exc: BaseException) -> InsertFault:
 def refusal_detail(exc: BaseException) -> str:
     """The engine's reason in one short line: ``NAME: message`` (first line, capped)."""
     code, message = _engine_error(exc)
-    name = None
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen and name is None:
-        seen.add(id(current))
-        name = getattr(current, "name", None)
-        current = current.__cause__ or current.__context__
+    carrier = _engine_exception(exc)
+    name = getattr(carrier, "name", None) if carrier is not None else None
     first = _EXCEPTION_PREFIX.sub("", message.strip().splitlines()[0] if message.strip() else "")
     label = name or (f"code {code}" if code is not None else type(exc).__name__)
     text = f"{label}: {first}" if first else label
@@ -164,15 +159,29 @@ def refusal_detail(exc: BaseException) -> str:
 
 def _engine_error(exc: BaseException) -> tuple[int | None, str]:
     """(engine error code, message) of the first error in the chain that carries a code."""
+    carrier = _engine_exception(exc)
+    if carrier is None:
+        return None, str(exc)
+    return carrier.code, str(carrier)  # type: ignore[attr-defined]
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: first line`` of an error, for fault reports (the type once, not twice)."""
+    line, name = _first_line(str(exc)), type(exc).__name__
+    return line if line.startswith(name) else f"{name}: {line}" if line else name
+
+
+def _engine_exception(exc: BaseException) -> BaseException | None:
+    """The first error in ``exc``'s chain (``__cause__``/``__context__``) that carries an
+    engine error code."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        code = getattr(current, "code", None)
-        if isinstance(code, int) and not isinstance(current, OSError):
-            return code, str(current)
+        if isinstance(getattr(current, "code", None), int) and not isinstance(current, OSError):
+            return current
         current = current.__cause__ or current.__context__
-    return None, str(exc)
+    return None
 
 
 class Row(NamedTuple):
@@ -254,9 +263,7 @@ class _Outage:
 
     def failed(self, doing: str, exc: BaseException) -> None:
         now = time.monotonic()
-        text = _first_line(str(exc))
-        name = type(exc).__name__
-        reason = f"{doing}: {text if text.startswith(name) else f'{name}: {text}'}"
+        reason = f"{doing}: {describe_error(exc)}"
         if self.since is None:
             self.since, self._logged_at = now, now
             log.warning("%s failing (%s); retrying until it works", self.what, reason)

@@ -1,8 +1,8 @@
 """A local Apache Kafka cluster (KRaft, 1 or 3 combined broker+controller nodes) without Docker.
 
-Jars come from Maven Central into ``settings.cache_dir`` (:func:`fetch_jars`); brokers run with
+Jars come from Maven Central into ``kafka.cache_dir`` (:func:`fetch_jars`); brokers run with
 the machine's Java 17+, detached, so they outlive the command that started them. State lives
-under ``settings.data_dir / "kafka"``::
+under ``kafka.data_dir / "kafka"``::
 
     cluster.id                   KRaft cluster id every node's storage is formatted with
     node-<id>/server.properties  rewritten on every start
@@ -10,7 +10,8 @@ under ``settings.data_dir / "kafka"``::
     node-<id>/broker.log         stdout and stderr of the JVM
     node-<id>/broker.pid
 
-Ports derive from the port P of the first ``kafka_bootstrap`` entry: node i (1-based) serves
+A leaf: it imports nothing of the project; the command hands it a :class:`LocalKafka`.
+Ports derive from the port P of the first ``bootstrap`` entry: node i (1-based) serves
 clients on P + 2(i-1) and its controller on P + 2(i-1) + 1. Every fault a user can fix raises
 :class:`InfraError` with a one-line message that says how.
 """
@@ -33,14 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from leadloom.settings import Settings
 
 Progress = Callable[[str], None] | None
 
 FILES = Path(__file__).parent / "kafka"
 INSTALL_JAVA = "apt-get install openjdk-17-jre-headless"
 INSTALL_MAVEN = "apt-get install maven"
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 READY_TIMEOUT_S = 60.0
 BROKER_JVM = ["-Xms512m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
               "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true"]
@@ -53,6 +52,17 @@ STOP_HINT = "'leadloom infra down' stops what started"
 
 # Brokers this process started: kept so down() can reap them instead of leaving zombies.
 _children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@dataclass(frozen=True)
+class LocalKafka:
+    """The few values the local brokers need (the command builds it from its settings)."""
+
+    bootstrap: str  # host:port[,host:port...]; the first entry's port numbers the nodes
+    data_dir: Path  # brokers' storage, logs and pid files go under data_dir / "kafka"
+    cache_dir: Path  # Maven-resolved jars, shared by every data dir
+    version: str  # Apache Kafka release resolved from Maven Central
+    max_message_bytes: int  # the brokers' message.max.bytes (and replica fetch size)
 
 
 class InfraError(RuntimeError):
@@ -111,7 +121,7 @@ def cluster_nodes(root: Path, bootstrap: str, brokers: int) -> list[Node]:
     ]
 
 
-def render_properties(node: Node, nodes: Sequence[Node]) -> str:
+def render_properties(node: Node, nodes: Sequence[Node], max_message_bytes: int) -> str:
     """``server.properties`` of ``node`` in a cluster of ``nodes`` (1: replication 1, 3: 3/2)."""
     rf, isr = (1, 1) if len(nodes) == 1 else (3, 2)
     voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
@@ -133,8 +143,8 @@ def render_properties(node: Node, nodes: Sequence[Node]) -> str:
             "num.partitions": 6,
         }),
         ("Oversized events must reach the stream workers, which dead-letter them", {
-            "message.max.bytes": MAX_MESSAGE_BYTES,
-            "replica.fetch.max.bytes": MAX_MESSAGE_BYTES,
+            "message.max.bytes": max_message_bytes,
+            "replica.fetch.max.bytes": max_message_bytes,
         }),
         ("Replication", {
             "default.replication.factor": rf,
@@ -210,15 +220,15 @@ def broker_pid(node: Node) -> int | None:
 # ---- public interface ----------------------------------------------------------------------
 
 
-def fetch_jars(settings: Settings, progress: Progress = None) -> Path:
+def fetch_jars(kafka: LocalKafka, progress: Progress = None) -> Path:
     """Resolve the Kafka broker jars with Maven into ``cache_dir/kafka-<version>/libs``.
 
     Idempotent: a complete cache (marker file written after success) is reused without Maven
     or network; a partial one is fetched again. Raises InfraError when java or mvn is missing
     or Maven Central cannot be reached.
     """
-    version = settings.kafka_version
-    home = settings.cache_dir.expanduser().resolve() / f"kafka-{version}"
+    version = kafka.version
+    home = kafka.cache_dir.expanduser().resolve() / f"kafka-{version}"
     libs, marker = home / "libs", home / "libs.complete"
     if _complete(libs, marker):
         return libs
@@ -252,7 +262,7 @@ def fetch_jars(settings: Settings, progress: Progress = None) -> Path:
     return libs
 
 
-def up(settings: Settings, brokers: int = 1, progress: Progress = None) -> dict[str, Any]:
+def up(kafka: LocalKafka, brokers: int = 1, progress: Progress = None) -> dict[str, Any]:
     """Start the local cluster of ``brokers`` (1 or 3) nodes and wait until all are live.
 
     Idempotent: nodes already running are left alone (a node whose process runs but whose port
@@ -260,16 +270,16 @@ def up(settings: Settings, brokers: int = 1, progress: Progress = None) -> dict[
     InfraError for a missing tool, a port taken by another process, storage of another cluster,
     a layout with another broker count, or a broker that is not ready within 60 s.
     """
-    host, _ = parse_bootstrap(settings.kafka_bootstrap)
+    host, _ = parse_bootstrap(kafka.bootstrap)
     if host not in ("127.0.0.1", "localhost"):
         raise InfraError(
             f"LEADLOOM_KAFKA_BOOTSTRAP points at {host}; 'leadloom infra up' runs brokers on"
             " 127.0.0.1 only: set it to 127.0.0.1:<port> or start that cluster yourself"
         )
     java = _java()
-    libs = fetch_jars(settings, progress)
-    root = _root(settings)
-    nodes = cluster_nodes(root, settings.kafka_bootstrap, brokers)
+    libs = fetch_jars(kafka, progress)
+    root = _root(kafka)
+    nodes = cluster_nodes(root, kafka.bootstrap, brokers)
     started = time.monotonic()
     with _locked(root / ".lock"):
         existing = len(_node_dirs(root))
@@ -280,7 +290,7 @@ def up(settings: Settings, brokers: int = 1, progress: Progress = None) -> dict[
             )
         pids = {n.node_id: broker_pid(n) for n in nodes}
         for n in nodes:
-            if pids[n.node_id] and n.properties.read_text() != render_properties(n, nodes):
+            if pids[n.node_id] and n.properties.read_text() != render_properties(n, nodes, kafka.max_message_bytes):
                 raise InfraError(
                     f"broker {n.node_id} (pid {pids[n.node_id]}) runs with other settings (ports?)"
                     "; run 'leadloom infra down' first"
@@ -291,7 +301,7 @@ def up(settings: Settings, brokers: int = 1, progress: Progress = None) -> dict[
         cluster_id = _cluster_id(root, nodes)
         for n in to_start:
             n.storage.mkdir(parents=True, exist_ok=True)
-            n.properties.write_text(render_properties(n, nodes))
+            n.properties.write_text(render_properties(n, nodes, kafka.max_message_bytes))
         _format([n for n in to_start if not (n.storage / "meta.properties").exists()],
                 cluster_id, java, libs)
         for n in nodes:
@@ -305,20 +315,20 @@ def up(settings: Settings, brokers: int = 1, progress: Progress = None) -> dict[
         took = time.monotonic() - started
         noun = "broker" if brokers == 1 else "brokers"
         _say(progress, f"Kafka ready on {_bootstrap(nodes)} ({brokers} {noun}, {took:.1f} s)")
-    return status(settings)
+    return status(kafka)
 
 
-def down(settings: Settings, timeout_s: float = 30, wipe: bool = False) -> list[int]:
+def down(kafka: LocalKafka, timeout_s: float = 30, wipe: bool = False) -> list[int]:
     """Stop the local brokers: SIGTERM (controlled shutdown), SIGKILL after ``timeout_s``.
 
     Removes the pid files and returns the stopped pids ([] when nothing ran). ``wipe`` then
     deletes ``data_dir/kafka`` (all topics and offsets).
     """
-    root = _root(settings)
+    root = _root(kafka)
     if not root.exists():
         return []
     with _locked(root / ".lock"):
-        nodes = _layout(settings)
+        nodes = _layout(kafka)
         pids = [pid for n in nodes if (pid := broker_pid(n))]
         for pid in pids:
             with suppress(ProcessLookupError):
@@ -335,7 +345,7 @@ def down(settings: Settings, timeout_s: float = 30, wipe: bool = False) -> list[
     return pids
 
 
-def status(settings: Settings) -> dict[str, Any]:
+def status(kafka: LocalKafka) -> dict[str, Any]:
     """Where the local cluster is and whether it runs.
 
     ``{"bootstrap", "brokers": [{"node_id", "port", "controller_port", "pid", "alive",
@@ -344,7 +354,7 @@ def status(settings: Settings) -> dict[str, Any]:
     when the cluster is reachable, else ``{}``. Without a local layout the configured bootstrap
     is probed.
     """
-    nodes = _layout(settings)
+    nodes = _layout(kafka)
     brokers: list[dict[str, Any]] = []
     for n in nodes:
         pid = broker_pid(n)
@@ -357,23 +367,23 @@ def status(settings: Settings) -> dict[str, Any]:
     if nodes:
         topics = _topics(_bootstrap(alive)) if alive else None
     else:
-        probe = _answers(*parse_bootstrap(settings.kafka_bootstrap))
-        topics = _topics(settings.kafka_bootstrap) if probe else None
+        probe = _answers(*parse_bootstrap(kafka.bootstrap))
+        topics = _topics(kafka.bootstrap) if probe else None
     return {
-        "bootstrap": _bootstrap(nodes) if nodes else settings.kafka_bootstrap,
+        "bootstrap": _bootstrap(nodes) if nodes else kafka.bootstrap,
         "brokers": brokers,
         "reachable": topics is not None,
         "topics": topics or {},
     }
 
 
-def is_up(settings: Settings) -> bool:
+def is_up(kafka: LocalKafka) -> bool:
     """True when every node of the local layout is alive; without a local layout, when the
     first configured bootstrap address accepts connections."""
-    nodes = _layout(settings)
+    nodes = _layout(kafka)
     if nodes:
         return all(bool(broker_pid(n)) and _answers("127.0.0.1", n.port) for n in nodes)
-    return _answers(*parse_bootstrap(settings.kafka_bootstrap))
+    return _answers(*parse_bootstrap(kafka.bootstrap))
 
 
 # ---- helpers -------------------------------------------------------------------------------
@@ -384,8 +394,8 @@ def _say(progress: Progress, line: str) -> None:
         progress(line)
 
 
-def _root(settings: Settings) -> Path:
-    return settings.data_dir.expanduser().resolve() / "kafka"
+def _root(kafka: LocalKafka) -> Path:
+    return kafka.data_dir.expanduser().resolve() / "kafka"
 
 
 def _bootstrap(nodes: Sequence[Node]) -> str:
@@ -397,10 +407,10 @@ def _node_dirs(root: Path) -> list[Path]:
     return sorted(dirs, key=lambda d: int(d.name[5:]))
 
 
-def _layout(settings: Settings) -> list[Node]:
+def _layout(kafka: LocalKafka) -> list[Node]:
     """The nodes that exist on disk, with the ports they were last configured with."""
     nodes = []
-    for d in _node_dirs(_root(settings)):
+    for d in _node_dirs(_root(kafka)):
         # A node without properties never started: nothing to report or stop.
         listeners = read_properties(d / "server.properties").get("listeners", "")
         ports = dict(re.findall(r"(PLAINTEXT|CONTROLLER)://[^,]*:(\d+)", listeners))

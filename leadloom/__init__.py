@@ -1,6 +1,6 @@
-"""Shared glue of LeadLoom: settings, client factories, the store owner and the CLI.
+"""The ``leadloom`` command: the CLI, its subcommands and the process supervisor.
 
-Import direction: ``schemas`` <- ``leadloom`` (glue) <- ``producers`` / ``streams`` /
-``dashboards`` / ``infra``. Only :mod:`leadloom.cli` (the composition root) reaches
-upward, and it does so lazily inside each subcommand.
+The top of the import graph: ``schemas`` <- ``core`` <- ``producers`` / ``streams`` /
+``dashboards`` <- ``leadloom``. Nothing below imports this package; it composes the
+layers (and ``infra``, a leaf) lazily inside each subcommand.
 """

@@ -15,7 +15,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from leadloom.settings import Settings, load_settings
+from core.settings import Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 _FAUST_LEVELS = {"CRITICAL": "crit", "ERROR": "error", "WARNING": "warn", "INFO": "info",
@@ -32,20 +32,22 @@ def emit_json(payload: object) -> None:
 
 def _infra(args: argparse.Namespace, settings: Settings) -> int:
     from infra import kafka_local
+    from leadloom.commands.session import local_kafka
 
+    kafka = local_kafka(settings)
     if args.infra_command == "fetch":
-        path = kafka_local.fetch_jars(settings, progress=progress)
+        path = kafka_local.fetch_jars(kafka, progress=progress)
         progress(f"Kafka {settings.kafka_version} jars ready in {path}")
     elif args.infra_command == "up":
-        state = kafka_local.up(settings, brokers=args.brokers, progress=progress)
+        state = kafka_local.up(kafka, brokers=args.brokers, progress=progress)
         _print_status(state, args.json)
     elif args.infra_command == "down":
-        stopped = kafka_local.down(settings, wipe=args.wipe)
+        stopped = kafka_local.down(kafka, wipe=args.wipe)
         progress(f"stopped {len(stopped)} broker(s)" + (" and wiped their storage" if args.wipe else ""))
         if args.json:
             emit_json({"stopped_pids": stopped})
     else:
-        _print_status(kafka_local.status(settings), args.json)
+        _print_status(kafka_local.status(kafka), args.json)
     return 0
 
 
@@ -76,7 +78,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.pipeline import Pipeline
+    from leadloom.pipeline import Pipeline
 
     Pipeline(settings, workers=args.workers, progress=progress).run_forever()
     return 0
@@ -91,7 +93,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sql(args: argparse.Namespace, settings: Settings) -> int:
-    from leadloom.store import read_query
+    from core.store import read_query
 
     result = read_query(settings, args.query)
     if args.json:
@@ -194,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sql", help="run one read query on the configured store",
         description=(
             "Runs one statement (SELECT, DESCRIBE, SHOW or EXISTS) read-only: the engine runs it\n"
-            "with readonly=1 and stops it at the time limit (leadloom.store.READ_TIME_LIMIT_S,\n"
+            "with readonly=1 and stops it at the time limit (core.store.READ_TIME_LIMIT_S,\n"
             "30 s). Writes, DDL, table functions that reach files or the network, INTO OUTFILE,\n"
             "FORMAT and SETTINGS overrides are refused with a one-line reason. While 'leadloom\n"
             "run' owns the embedded store the query goes through it; a run that does not answer\n"

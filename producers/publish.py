@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 
 from kafka.partitioner.default import murmur2
 
-from leadloom import kafka as llkafka
-from leadloom.settings import Settings
-from producers.recorder import MALFORMED, OutgoingMessage
+from core import kafka as llkafka
+from core.settings import Settings
+from producers.simulator.recorder import MALFORMED, OutgoingMessage
 from producers.simulator import restamp
 from schemas.registry import RAW_TOPIC_BY_EVENT_TYPE
 

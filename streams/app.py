@@ -36,8 +36,8 @@ import orjson
 from faust.streams import _current_event
 from faust.types import EventT
 
-from leadloom.kafka import bootstrap_list
-from leadloom.settings import Settings
+from core.kafka import bootstrap_list
+from core.settings import Settings
 from schemas.deadletter import Reason
 from schemas.registry import (
     BUYER_ALIASES,
@@ -130,7 +130,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_max_poll_records=4000,
         producer_linger_ms=5,
         producer_max_batch_size=512 * 1024,
-        producer_max_request_size=4 * 1024 * 1024,
+        producer_max_request_size=settings.kafka_wire_max_bytes,
         consumer_max_fetch_size=8 * 1024 * 1024,
         table_standby_replicas=0,
         # A crashed worker holds its partitions until its session expires: keep that short.

@@ -54,9 +54,9 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from leadloom.kafka import bootstrap_list
-from leadloom.settings import Settings
-from leadloom.store import Store
+from core.kafka import bootstrap_list
+from core.settings import Settings
+from core.store import Store
 from schemas.deadletter import Reason
 from schemas.registry import (
     BUYER_EVENTS_TABLE,

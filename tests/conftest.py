@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from leadloom.settings import Settings
+from core.settings import Settings
 
 _counter = itertools.count(1)
 
@@ -35,16 +35,17 @@ def free_port_pair(start: int = 39092) -> int:
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """A real single-node Kafka broker for the whole session (started and stopped here)."""
     from infra import kafka_local
+    from leadloom.commands.session import local_kafka
 
     port = free_port_pair()
     settings = Settings(
         kafka_bootstrap=f"127.0.0.1:{port}", data_dir=tmp_path_factory.mktemp("broker")
     )
-    kafka_local.up(settings, brokers=1)
+    kafka_local.up(local_kafka(settings), brokers=1)
     try:
         yield settings
     finally:
-        kafka_local.down(settings, wipe=True)
+        kafka_local.down(local_kafka(settings), wipe=True)
 
 
 @pytest.fixture
@@ -62,8 +63,8 @@ def pipeline_settings(broker: Settings, tmp_path: Path) -> Settings:
 @contextmanager
 def running_pipeline(settings: Settings, workers: int = 1) -> Iterator:
     """The pipeline (workers + sink) on the test broker, stopped on the way out."""
-    from leadloom.kafka import ensure_topics
-    from streams.pipeline import Pipeline
+    from core.kafka import ensure_topics
+    from leadloom.pipeline import Pipeline
 
     ensure_topics(settings)
     pipe = Pipeline(settings, workers=workers)

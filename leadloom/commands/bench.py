@@ -21,12 +21,12 @@ from datetime import UTC, datetime
 from kafka import KafkaConsumer
 
 from leadloom.commands.session import pipeline_session
-from leadloom.kafka import bootstrap_list
-from leadloom.settings import Settings
+from core.kafka import bootstrap_list
+from core.settings import Settings
 from producers.publish import publish
 from producers.simulator import simulate_fair
 from schemas.registry import EVENT_TABLES, RAW_TOPICS
-from streams.pipeline import Pipeline, peak_rss_mb
+from leadloom.pipeline import Pipeline, peak_rss_mb
 
 
 class BenchFailed(RuntimeError):

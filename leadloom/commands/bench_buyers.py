@@ -19,8 +19,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from leadloom.settings import Settings
-from leadloom.store import Store
+from core.migrations import load_migrations
+from core.settings import Settings
+from core.store import Store
+from infra.clickhouse import MIGRATIONS_DIR
 from schemas.reference import booth_roster
 from schemas.registry import (
     BUYER_ALIASES,
@@ -40,7 +42,8 @@ def run(settings: Settings, events: int, buyers: int, merges: int,
         progress: Callable[[str], None]) -> dict[str, object]:
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     data_dir = settings.data_dir / "bench" / f"{stamp}-buyers"
-    store = Store(settings.model_copy(update={"data_dir": data_dir}))
+    store = Store(settings.model_copy(update={"data_dir": data_dir}),
+                  migrations=load_migrations(MIGRATIONS_DIR))
     try:
         db = settings.clickhouse_database
         progress(f"filling {events} buyer events over {buyers} identity records")

@@ -13,14 +13,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from leadloom import summary
+from core import summary
 from leadloom.commands.resolve import pairwise
 from leadloom.commands.session import pipeline_session
 from leadloom.commands.simulate import simulate_and_publish
-from leadloom.kafka import admin
-from leadloom.settings import Settings
+from core.kafka import admin
+from core.settings import Settings
 from schemas.reference import CLUSTERS_BY_ID
-from streams.pipeline import Pipeline
+from leadloom.pipeline import Pipeline
 
 
 class DemoFailed(RuntimeError):

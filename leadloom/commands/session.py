@@ -8,8 +8,17 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from infra import kafka_local
-from leadloom.settings import Settings
-from streams.pipeline import Pipeline
+from core.settings import Settings
+from leadloom.pipeline import Pipeline
+
+
+def local_kafka(settings: Settings) -> kafka_local.LocalKafka:
+    """The values the local brokers take from the settings (``infra`` is a leaf)."""
+    return kafka_local.LocalKafka(
+        bootstrap=settings.kafka_bootstrap, data_dir=settings.data_dir,
+        cache_dir=settings.cache_dir, version=settings.kafka_version,
+        max_message_bytes=settings.kafka_wire_max_bytes,
+    )
 
 
 @contextmanager
@@ -23,9 +32,9 @@ def pipeline_session(
     replace further settings of the run (e.g. a data directory of its own).
     """
     started_broker = False
-    if not kafka_local.is_up(settings):
+    if not kafka_local.is_up(local_kafka(settings)):
         progress("starting the local Kafka broker")
-        kafka_local.up(settings, brokers=1, progress=progress)
+        kafka_local.up(local_kafka(settings), brokers=1, progress=progress)
         started_broker = True
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     run_settings = settings.model_copy(
@@ -39,4 +48,4 @@ def pipeline_session(
         pipeline.stop()
         if started_broker:
             progress("stopping the local Kafka broker")
-            kafka_local.down(settings)
+            kafka_local.down(local_kafka(settings))

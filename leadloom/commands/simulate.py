@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from leadloom.kafka import ensure_topics
-from leadloom.settings import Settings
+from core.kafka import ensure_topics
+from core.settings import Settings
 from producers.publish import publish
 from producers.simulator import simulate_fair, write_ground_truth
 

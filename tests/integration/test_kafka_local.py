@@ -20,7 +20,9 @@ from kafka.admin import NewTopic
 
 from infra import kafka_local as kl
 from infra.kafka_local import InfraError
-from leadloom.settings import Settings
+from core.settings import Settings
+from infra.kafka_local import LocalKafka
+from leadloom.commands.session import local_kafka
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -73,7 +75,7 @@ def create_topic(bootstrap: str, name: str, partitions: int, replicas: int) -> N
         admin.close()
 
 
-def eventually_listed(settings: Settings, topic: str, timeout_s: float = 15) -> dict:
+def eventually_listed(settings: LocalKafka, topic: str, timeout_s: float = 15) -> dict:
     """Status once ``topic`` shows up (metadata reaches every broker a moment after creation)."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -84,14 +86,14 @@ def eventually_listed(settings: Settings, topic: str, timeout_s: float = 15) -> 
 
 
 @pytest.fixture
-def local_settings(tmp_path: Path) -> Iterator[Callable[[int], Settings]]:
-    """Settings for a fresh layout on free ports; every cluster is stopped and wiped after."""
-    made: list[Settings] = []
+def local_settings(tmp_path: Path) -> Iterator[Callable[[int], LocalKafka]]:
+    """Local-broker values (from the settings) for a fresh layout on free ports; every cluster is stopped and wiped after."""
+    made: list[LocalKafka] = []
 
-    def make(brokers: int) -> Settings:
+    def make(brokers: int) -> LocalKafka:
         port = free_base_port(2 * brokers)
-        settings = Settings(kafka_bootstrap=f"127.0.0.1:{port}",
-                            data_dir=tmp_path / f"data-{len(made)}")
+        settings = local_kafka(Settings(kafka_bootstrap=f"127.0.0.1:{port}",
+                                        data_dir=tmp_path / f"data-{len(made)}"))
         made.append(settings)
         return settings
 
@@ -102,7 +104,7 @@ def local_settings(tmp_path: Path) -> Iterator[Callable[[int], Settings]]:
 
 def test_one_broker_starts_once_survives_stale_pid_files_and_stops(local_settings):
     settings = local_settings(1)
-    port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
+    port = int(settings.bootstrap.rsplit(":", 1)[1])
     node_dir = settings.data_dir / "kafka" / "node-1"
     pid_file = node_dir / "broker.pid"
 
@@ -145,7 +147,7 @@ def test_one_broker_starts_once_survives_stale_pid_files_and_stops(local_setting
 
 def test_a_port_taken_by_another_process_is_named(local_settings):
     settings = local_settings(1)
-    port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
+    port = int(settings.bootstrap.rsplit(":", 1)[1])
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
@@ -190,7 +192,7 @@ def test_a_layout_of_another_cluster_node_or_size_is_refused_until_wiped(local_s
 
 def test_three_brokers_form_one_cluster_and_stop_together(local_settings):
     settings = local_settings(3)
-    port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
+    port = int(settings.bootstrap.rsplit(":", 1)[1])
 
     st = kl.up(settings, brokers=3)
     brokers = st["brokers"]

@@ -12,13 +12,13 @@ from collections import Counter
 
 import pytest
 
-from leadloom import summary
-from leadloom.kafka import producer
-from leadloom.settings import Settings
+from core import summary
+from core.kafka import producer
+from core.settings import Settings
 from producers.publish import publish
 from producers.simulator import simulate_fair
 from schemas.deadletter import Reason
-from streams.pipeline import Pipeline
+from leadloom.pipeline import Pipeline
 from streams.rows import DEAD_LETTER_RAW_PREFIX
 from tests.conftest import running_pipeline
 from tests.factories import events as f

@@ -20,9 +20,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from leadloom import summary
-from leadloom.settings import Settings
-from leadloom.store import QueryServer, Store, StoreError, read_query
+from core import summary
+from core.settings import Settings
+from core.store import QueryServer, Store, StoreError, read_query
+from tests.factories.stores import open_store
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +50,7 @@ def lead_row(n: int) -> bytes:
 def owner(tmp_path: Path) -> Iterator[Store]:
     """The owner process's side: the store (2 s read limit) and its query endpoint."""
     settings = Settings(data_dir=tmp_path / "data", namespace="readpath")
-    store = Store(settings, read_time_limit_s=LIMIT_S)
+    store = open_store(settings, read_time_limit_s=LIMIT_S)
     server = QueryServer(store, settings)
     server.start()
     try:
@@ -178,7 +179,7 @@ def test_inserts_complete_at_once_while_slow_reads_run(owner: Store) -> None:
 
 
 def test_closing_the_store_cancels_a_running_read_at_once(tmp_path: Path) -> None:
-    store = Store(Settings(data_dir=tmp_path, namespace="readclose"), read_time_limit_s=30)
+    store = open_store(Settings(data_dir=tmp_path, namespace="readclose"), read_time_limit_s=30)
     failure: list[str] = []
 
     def slow_read() -> None:
@@ -201,10 +202,11 @@ def test_closing_the_store_cancels_a_running_read_at_once(tmp_path: Path) -> Non
 
 OWNER = """
 import signal, sys, threading
-from leadloom.settings import Settings
-from leadloom.store import QueryServer, Store
+from core.settings import Settings
+from core.store import QueryServer
+from tests.factories.stores import open_store
 settings = Settings(data_dir=sys.argv[1], namespace="readowner")
-store = Store(settings, read_time_limit_s=float(sys.argv[2]))
+store = open_store(settings, read_time_limit_s=float(sys.argv[2]))
 server = QueryServer(store, settings)
 server.start()
 done = threading.Event()
@@ -244,9 +246,17 @@ def test_an_owner_that_does_not_answer_is_reported_not_bypassed(tmp_path: Path) 
 
 def test_a_stale_endpoint_file_opens_the_store_directly(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, namespace="readstale")
-    tmp_path.mkdir(exist_ok=True)
+    open_store(settings).close()  # a store its owner made, then left without a clean stop
     (tmp_path / "store.endpoint").write_text(f'{{"pid": 1, "port": {closed_port()}}}')
     assert read_query(settings, "SELECT count() FROM leadloom.scans").rows == [[0]]
+
+
+def test_a_read_never_creates_the_store(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, namespace="readnothing")
+    with pytest.raises(StoreError, match="UNKNOWN_DATABASE"):
+        read_query(settings, "SELECT count() FROM leadloom.scans")
+    with pytest.raises(StoreError, match="UNKNOWN_DATABASE"):  # still not there
+        read_query(settings, "SELECT count() FROM leadloom.scans")
 
 
 def test_an_owner_stops_at_once_on_sigterm_while_a_read_runs(tmp_path: Path) -> None:

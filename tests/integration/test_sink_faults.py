@@ -16,14 +16,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from leadloom import summary
-from leadloom.kafka import ensure_topics, producer
-from leadloom.settings import Settings
-from leadloom.store import Store
+from core import summary
+from core.kafka import ensure_topics, producer
+from core.settings import Settings
+from core.store import Store
 from schemas.deadletter import Reason
-from streams.pipeline import Pipeline
+from leadloom.pipeline import Pipeline
 from tests.conftest import free_port_pair, running_pipeline
 from tests.factories import events as f
+from tests.factories.stores import open_store
 from tests.integration.test_pipeline import settle, stored
 
 pytestmark = pytest.mark.integration
@@ -126,6 +127,7 @@ def test_rows_the_engine_refuses_become_dead_letters_and_the_rest_is_stored(
 def own_broker(tmp_path: Path, broker: Settings) -> Iterator[Settings]:
     """A broker of this test's own, which it may stop and start again."""
     from infra import kafka_local
+    from leadloom.commands.session import local_kafka
 
     # Above Linux's ephemeral range (32768-60999): while the broker is down, a client's
     # reconnect to a port in that range can be given that very port as its own and connect
@@ -134,11 +136,11 @@ def own_broker(tmp_path: Path, broker: Settings) -> Iterator[Settings]:
         kafka_bootstrap=f"127.0.0.1:{free_port_pair(61092)}", data_dir=tmp_path / "broker",
         cache_dir=broker.cache_dir,
     )
-    kafka_local.up(settings, brokers=1)
+    kafka_local.up(local_kafka(settings), brokers=1)
     try:
         yield settings
     finally:
-        kafka_local.down(settings, wipe=True)
+        kafka_local.down(local_kafka(settings), wipe=True)
 
 
 def send_scans(prod, settings: Settings, docs: list[dict]) -> list:  # type: ignore[no-untyped-def]
@@ -151,6 +153,7 @@ def test_a_broker_outage_is_ridden_out_without_loss_or_double_counting(
     own_broker: Settings, tmp_path: Path,
 ) -> None:
     from infra import kafka_local
+    from leadloom.commands.session import local_kafka
 
     settings = own_broker.model_copy(update={
         "namespace": "outage", "data_dir": tmp_path / "data",
@@ -165,12 +168,12 @@ def test_a_broker_outage_is_ridden_out_without_loss_or_double_counting(
             future.get(timeout=30)
         settle(pipe, 120)
 
-        kafka_local.down(own_broker, wipe=False)
+        kafka_local.down(local_kafka(own_broker), wipe=False)
         down_at = time.monotonic()
         during = send_scans(prod, settings, batches[1])  # buffered by the producer
         assert not pipe.wait_idle(10)  # not idle, but no error: it would keep waiting
         time.sleep(max(0.0, 20 - (time.monotonic() - down_at)))
-        kafka_local.up(own_broker, brokers=1)
+        kafka_local.up(local_kafka(own_broker), brokers=1)
         up_at = time.monotonic()
         for future in during:
             future.get(timeout=120)
@@ -234,7 +237,7 @@ def test_a_restart_stores_waiting_messages_at_once_even_after_an_unclean_exit(
 ) -> None:
     settings = pipeline_settings
     ensure_topics(settings)
-    Store(settings).close()  # the store exists before the first timed start
+    open_store(settings).close()  # the store exists before the first timed start
     took = [first_rows_after_start(settings, "clean-1"), first_rows_after_start(settings,
                                                                                   "clean-2")]
     # A consumer of the sink's group that dies without leaving it (as a killed `leadloom

@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from leadloom.settings import Settings
-from leadloom.store import QueryServer, Store, StoreError, migrate, migration_files, read_query
+from core.settings import Settings
+from core.migrations import migrate
+from core.store import QueryServer, Store, StoreError, read_query
 from schemas.registry import ALL_TABLES
 from streams.rows import SourceRef, event_row
 from streams.validate import Accepted, validate
 from tests.factories import events as f
+from tests.factories.stores import MIGRATIONS, open_store
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +22,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def store(tmp_path):
     settings = Settings(data_dir=tmp_path, namespace="storetest")
-    store = Store(settings)
+    store = open_store(settings)
     yield store
     store.close()
 
@@ -32,9 +34,9 @@ def test_migrations_create_every_registry_table_with_its_columns(store: Store) -
 
 
 def test_migrations_are_idempotent(store: Store) -> None:
-    assert migrate(store.client, store.database) == []
+    assert migrate(store.client, store.database, MIGRATIONS) == []
     versions = store.query(f"SELECT version FROM {store.database}.schema_migrations").rows
-    assert sorted(v[0] for v in versions) == [v for v, _, _ in migration_files()]
+    assert sorted(v[0] for v in versions) == [m.version for m in MIGRATIONS]
 
 
 def test_inserting_the_same_rows_twice_counts_once(store: Store) -> None:
@@ -58,7 +60,7 @@ def test_inserting_the_same_rows_twice_counts_once(store: Store) -> None:
 def test_a_second_owner_is_refused_and_readers_go_through_the_owner(store: Store) -> None:
     settings = store.settings
     with pytest.raises(StoreError, match="owned by another process"):
-        Store(settings)
+        open_store(settings)
     server = QueryServer(store, settings)
     server.start()
     try:

@@ -6,8 +6,9 @@ import orjson
 import pytest
 
 from leadloom.commands import bench_buyers
-from leadloom.settings import Settings
-from leadloom.store import Store
+from core.settings import Settings
+from core.store import Store
+from tests.factories.stores import open_store
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,7 @@ def alias(name: str, buyer: str, version: int) -> bytes:
 
 
 def test_every_unique_buyer_view_follows_a_merge(tmp_path) -> None:
-    store = Store(Settings(data_dir=tmp_path, namespace="uniquetest"))
+    store = open_store(Settings(data_dir=tmp_path, namespace="uniquetest"))
     db = store.database
     try:
         store.insert_json_rows("buyer_events", [

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from leadloom.settings import Settings
-from streams.pipeline import Pipeline
+from core.settings import Settings
+from leadloom.pipeline import Pipeline
 from tests.conftest import running_pipeline
 from tests.reliability.kcat import INSTALL_HINT
 

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from leadloom.kafka import bootstrap_list
-from leadloom.settings import Settings
+from core.kafka import bootstrap_list
+from core.settings import Settings
 from schemas.registry import RAW_TOPIC_BY_EVENT_TYPE
 from tests.reliability.traffic import Message
 

@@ -21,15 +21,15 @@ from typing import Any
 import pytest
 from kafka.errors import KafkaError
 
-from leadloom import summary
-from leadloom.summary import Query
+from core import summary
+from core.summary import Query
 from schemas.registry import (
     BUYER_EVENTS_TABLE,
     DEAD_LETTER_TABLE,
     LEADS_PER_CLUSTER_MINUTE,
     TABLE_BY_EVENT_TYPE,
 )
-from streams.pipeline import Pipeline
+from leadloom.pipeline import Pipeline
 from tests.reliability.kcat import Landed
 from tests.reliability.traffic import (
     BUYER_EVENT_TYPES,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from streams.pipeline import Pipeline
+from leadloom.pipeline import Pipeline
 from tests.reliability import kcat
 from tests.reliability.conftest import LONG, Figures
 from tests.reliability.ledger import audit, fail_unless_exact, settle

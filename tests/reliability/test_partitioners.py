@@ -11,9 +11,9 @@ from collections import defaultdict
 import orjson
 import pytest
 
-from leadloom import summary
+from core import summary
 from schemas.registry import LEADS_PER_CLUSTER_MINUTE
-from streams.pipeline import Pipeline
+from leadloom.pipeline import Pipeline
 from tests.reliability import kcat
 from tests.reliability.conftest import Figures
 from tests.reliability.ledger import audit, fail_unless_exact, settle

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from streams.pipeline import Pipeline
+from leadloom.pipeline import Pipeline
 from tests.reliability import kcat
 from tests.reliability.conftest import Figures
 from tests.reliability.ledger import audit, fail_unless_exact, settle

@@ -22,10 +22,10 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from leadloom.kafka import bootstrap_list
-from leadloom.settings import Settings
+from core.kafka import bootstrap_list
+from core.settings import Settings
 from schemas.registry import TABLE_BY_EVENT_TYPE
-from streams.pipeline import Pipeline
+from leadloom.pipeline import Pipeline
 from tests.reliability import kcat
 from tests.reliability.conftest import Figures
 from tests.reliability.ledger import audit, fail_unless_exact, settle
@@ -227,7 +227,7 @@ def test_the_probe_tells_records_from_markers_and_aborted_records(
     transaction's records and their marker are not."""
     from faust.types import TP
 
-    from leadloom.kafka import ensure_topics
+    from core.kafka import ensure_topics
     from streams.offsets import Scan, scan_deliverable
 
     settings = pipeline_settings

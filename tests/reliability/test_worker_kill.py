@@ -11,9 +11,9 @@ import time
 import orjson
 import pytest
 
-from leadloom import summary
+from core import summary
 from producers.simulator import simulate_fair
-from streams.pipeline import Pipeline
+from leadloom.pipeline import Pipeline
 from tests.reliability import kcat
 from tests.reliability.conftest import LONG, Figures
 from tests.reliability.ledger import audit, fail_unless_exact, settle

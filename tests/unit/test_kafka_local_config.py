@@ -11,7 +11,6 @@ import pytest
 
 from infra import kafka_local as kl
 from infra.kafka_local import InfraError, Node, cluster_nodes, render_properties
-from leadloom.settings import Settings
 
 
 def parse(text: str) -> dict[str, str]:
@@ -28,7 +27,7 @@ def parse(text: str) -> dict[str, str]:
 
 def rendered(tmp_path: Path, brokers: int) -> list[dict[str, str]]:
     nodes = cluster_nodes(tmp_path, "127.0.0.1:9092", brokers)
-    return [parse(render_properties(n, nodes)) for n in nodes]
+    return [parse(render_properties(n, nodes, 4 * 1024 * 1024)) for n in nodes]
 
 
 class TestPorts:
@@ -179,8 +178,10 @@ class TestMissingTools:
         empty.mkdir()
         monkeypatch.setenv("PATH", str(empty))
 
-    def settings(self, tmp_path: Path, **kw) -> Settings:
-        return Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", **kw)
+    def settings(self, tmp_path: Path, bootstrap: str = "127.0.0.1:9092") -> kl.LocalKafka:
+        return kl.LocalKafka(bootstrap=bootstrap, data_dir=tmp_path / "data",
+                             cache_dir=tmp_path / "cache", version="4.1.2",
+                             max_message_bytes=4 * 1024 * 1024)
 
     def test_fetching_without_maven_says_what_to_install(self, tmp_path: Path, bare_path):
         with pytest.raises(InfraError, match="apt-get install maven"):
@@ -188,7 +189,7 @@ class TestMissingTools:
 
     def test_a_complete_cache_needs_no_maven(self, tmp_path: Path, bare_path):
         settings = self.settings(tmp_path)
-        libs = settings.cache_dir / f"kafka-{settings.kafka_version}" / "libs"
+        libs = settings.cache_dir / f"kafka-{settings.version}" / "libs"
         libs.mkdir(parents=True)
         (libs / "kafka_2.13.jar").write_bytes(b"jar")
         (libs.parent / "libs.complete").write_text("kafka_2.13.jar\n")
@@ -196,7 +197,7 @@ class TestMissingTools:
 
     def test_a_partial_download_is_fetched_again(self, tmp_path: Path, bare_path):
         settings = self.settings(tmp_path)
-        libs = settings.cache_dir / f"kafka-{settings.kafka_version}" / "libs"
+        libs = settings.cache_dir / f"kafka-{settings.version}" / "libs"
         libs.mkdir(parents=True)
         (libs / "kafka_2.13.jar").write_bytes(b"jar")  # no marker: mvn was interrupted
         with pytest.raises(InfraError, match="apt-get install maven"):
@@ -207,7 +208,7 @@ class TestMissingTools:
             kl.up(self.settings(tmp_path))
 
     def test_a_remote_bootstrap_is_not_started_locally(self, tmp_path: Path):
-        settings = self.settings(tmp_path, kafka_bootstrap="kafka.example.com:9092")
+        settings = self.settings(tmp_path, bootstrap="kafka.example.com:9092")
         with pytest.raises(InfraError, match="127.0.0.1"):
             kl.up(settings)
         assert not (tmp_path / "data").exists()

@@ -9,7 +9,7 @@ from pathlib import Path
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from leadloom.settings import Settings
+from core.settings import Settings
 from streams.offsets import (
     READ_COMMITTED,
     GuardedConsumer,

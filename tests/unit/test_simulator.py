@@ -13,8 +13,8 @@ import pytest
 from kafka.partitioner.default import DefaultPartitioner
 from pydantic import ValidationError
 
-import leadloom.kafka
-from leadloom.settings import Settings
+import core.kafka
+from core.settings import Settings
 from producers.publish import PublishError, publish
 from producers.simulator import (
     Simulation,
@@ -397,8 +397,8 @@ def fake_kafka(monkeypatch):
             holder["producer"].overrides = overrides
             return holder["producer"]
 
-        monkeypatch.setattr(leadloom.kafka, "producer", factory)
-        monkeypatch.setattr(leadloom.kafka, "ensure_topics", lambda settings: [])
+        monkeypatch.setattr(core.kafka, "producer", factory)
+        monkeypatch.setattr(core.kafka, "ensure_topics", lambda settings: [])
         return holder
 
     return install

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from leadloom.store import QueryResult
+from core.store import QueryResult
 from schemas.reference import CLUSTERS
 from schemas.registry import (
     BUYER_ALIAS_CURRENT,

@@ -8,7 +8,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from leadloom.settings import Settings
+from core.settings import Settings
 from schemas.registry import FAUST_TABLES, RAW_PARTITIONS, changelog_topic
 
 
@@ -46,7 +46,7 @@ def producer(settings: Settings, **overrides: object) -> KafkaProducer:
         acks="all",
         linger_ms=5,
         batch_size=256 * 1024,
-        max_request_size=4 * 1024 * 1024,
+        max_request_size=settings.kafka_wire_max_bytes,
         retries=10,
     )
     config.update(overrides)

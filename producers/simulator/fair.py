@@ -19,13 +19,13 @@ from pathlib import Path
 
 import orjson
 
-from producers import malformed as bad
-from producers.buyers import BuyerFactory
-from producers.clock import FairClock, iso_datetime
-from producers.day import BuyerDay
-from producers.params import SimulationParams
-from producers.payloads import profile
-from producers.recorder import PROFILE, VALID, OutgoingMessage, Recorder
+from producers.simulator import malformed as bad
+from producers.simulator.buyers import BuyerFactory
+from producers.simulator.clock import FairClock, iso_datetime
+from producers.simulator.day import BuyerDay
+from producers.simulator.params import SimulationParams
+from producers.simulator.payloads import profile
+from producers.simulator.recorder import PROFILE, VALID, OutgoingMessage, Recorder
 from schemas.deadletter import Reason
 from schemas.events import EVENT_TYPES
 from schemas.reference import CLUSTERS, CLUSTERS_BY_ID, booth_roster

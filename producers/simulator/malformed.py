@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import orjson
 
-from producers.payloads import NOTES_EN, NOTES_ZH
-from producers.recorder import INQUIRY, PROCUREMENT, PROFILE, REGISTRATION, SCAN
+from producers.simulator.payloads import NOTES_EN, NOTES_ZH
+from producers.simulator.recorder import INQUIRY, PROCUREMENT, PROFILE, REGISTRATION, SCAN
 from schemas.deadletter import Reason
 from schemas.reference import CLUSTERS
 

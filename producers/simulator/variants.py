@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import unicodedata
 
-from producers.lexicon import EN_SUFFIX_VARIANTS, PLUS_TAGS, STREET_ABBREVIATIONS
+from producers.simulator.lexicon import EN_SUFFIX_VARIANTS, PLUS_TAGS, STREET_ABBREVIATIONS
 
 PHONE_STYLES = (
     "e164", "intl_spaced", "intl_dashed", "idd", "idd_spaced", "paren_cc",

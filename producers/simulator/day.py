@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 
-from producers.buyers import Buyer, BuyerFactory
-from producers.clock import FairClock, iso_ms
-from producers.contacts import inquiry_contact, registration_contact, reissue_contact
-from producers.params import SimulationParams
-from producers.payloads import STEPS, inquiry_terms, note, procurement_terms
-from producers.recorder import INQUIRY, PROCUREMENT, REGISTRATION, SCAN, Recorder
+from producers.simulator.buyers import Buyer, BuyerFactory
+from producers.simulator.clock import FairClock, iso_ms
+from producers.simulator.contacts import inquiry_contact, registration_contact, reissue_contact
+from producers.simulator.params import SimulationParams
+from producers.simulator.payloads import STEPS, inquiry_terms, note, procurement_terms
+from producers.simulator.recorder import INQUIRY, PROCUREMENT, REGISTRATION, SCAN, Recorder
 from schemas.reference import CLUSTERS, CLUSTERS_BY_ID, Booth, booth_roster, booths_by_exhibitor
 
 

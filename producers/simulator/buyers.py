@@ -1,7 +1,7 @@
 """Buyer identities: who a simulated buyer really is, and how they write it down each time.
 
 ``BuyerFactory.create`` draws a person (name, company, place, mailboxes, phone, WeChat id)
-and how they write themselves at the registration kiosk; ``producers.contacts`` renders
+and how they write themselves at the registration kiosk; ``producers.simulator.contacts`` renders
 their fields for each registration and inquiry.
 """
 
@@ -13,9 +13,9 @@ import random
 from dataclasses import dataclass, field
 from itertools import accumulate
 
-from producers import lexicon as lx
-from producers import variants as va
-from producers.params import SimulationParams
+from producers.simulator import lexicon as lx
+from producers.simulator import variants as va
+from producers.simulator.params import SimulationParams
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Word lists the simulator draws buyer identities from: names, companies, places, phones.
 
-Plain data only; the drawing and the variant-making live in ``producers.buyers`` and
-``producers.variants``.
+Plain data only; the drawing and the variant-making live in ``producers.simulator.buyers`` and
+``producers.simulator.variants``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 
-from producers.lexicon import PER_CNY
+from producers.simulator.lexicon import PER_CNY
 from schemas.reference import Booth, Cluster
 
 CATEGORY_ZH = {

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import random
 
-from producers import lexicon as lx
-from producers import variants as va
-from producers.buyers import Buyer, Name
-from producers.params import SimulationParams
+from producers.simulator import lexicon as lx
+from producers.simulator import variants as va
+from producers.simulator.buyers import Buyer, Name
+from producers.simulator.params import SimulationParams
 
 Contact = dict[str, object]
 

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     sink_batch_max: int = Field(20_000, ge=1, description="rows per insert at most")
     sink_linger_ms: int = Field(200, ge=0, description="max wait before flushing a batch")
     max_message_bytes: int = Field(64 * 1024, ge=1024, description="larger events dead-letter")
+    kafka_wire_max_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024 * 1024,
+        description="largest Kafka message anywhere: the local brokers' message.max.bytes and"
+        " every producer's max_request_size (oversized events must reach the workers)",
+    )
     worker_store: str = Field("memory://", description="Faust table store; changelog-backed")
 
     @property

@@ -30,9 +30,11 @@ from pathlib import Path
 
 from kafka.errors import KafkaError
 
-from leadloom.kafka import KafkaUnavailable, bootstrap_list, consumer_lag, ensure_topics
-from leadloom.settings import Settings, settings_env
-from leadloom.store import QueryServer, Store
+from core.migrations import load_migrations
+from core.kafka import KafkaUnavailable, bootstrap_list, consumer_lag, ensure_topics
+from core.settings import Settings, settings_env
+from core.store import QueryServer, Store
+from infra.clickhouse import MIGRATIONS_DIR
 from schemas.registry import RAW_TOPICS
 from streams.sink import Sink, describe_error
 
@@ -72,7 +74,7 @@ class Pipeline:
         created = ensure_topics(self.settings)
         if created:
             self.progress(f"created {len(created)} topics in namespace {self.settings.namespace}")
-        self.store = Store(self.settings)
+        self.store = Store(self.settings, migrations=load_migrations(MIGRATIONS_DIR))
         self.server = QueryServer(self.store, self.settings)
         self.server.start()
         self.log_dir.mkdir(parents=True, exist_ok=True)

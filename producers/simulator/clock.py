@@ -15,7 +15,7 @@ from datetime import time as dtime
 from itertools import accumulate
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from producers.params import Peak, SimulationParams
+from producers.simulator.params import Peak, SimulationParams
 
 _MINUTE_PREFIX: dict[int, str] = {}
 

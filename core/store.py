@@ -1,4 +1,6 @@
-"""The ClickHouse store: client factory, migrations, and the single owner of the embedded engine.
+"""The ClickHouse store: client factory and the single owner of the embedded engine.
+
+The store applies the migrations it is handed (``core.migrations``) when it opens.
 
 Two targets, one client library (clickhouse-connect), chosen by DSN:
 - ``chdb://<path>``: the embedded engine. Only one process may open a path, so the
@@ -22,11 +24,10 @@ import re
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -35,7 +36,8 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import Error as ClickHouseError
 
-from leadloom.settings import Settings
+from core.migrations import Migration, migrate
+from core.settings import Settings
 from schemas.registry import ALL_TABLES, SCHEMA_MIGRATIONS
 
 INSERT_SETTINGS = {
@@ -73,7 +75,11 @@ class QueryResult:
 
 
 def connect(settings: Settings) -> Client:
-    """Open a client on the configured DSN (embedded callers must hold the owner lock)."""
+    """Open a client on the configured DSN (embedded callers must hold the owner lock).
+
+    It creates nothing: the database is created by the migrations (``Store``), so a user
+    who may only read can connect.
+    """
     dsn = settings.resolved_dsn
     if dsn.startswith("chdb://"):
         path = Path(dsn[len("chdb://"):])
@@ -84,82 +90,15 @@ def connect(settings: Settings) -> Client:
         client = clickhouse_connect.get_client(
             dsn=dsn, password=settings.clickhouse_password.get_secret_value() or url.password
         )
-    cluster = f" ON CLUSTER '{settings.clickhouse_cluster}'" if settings.clickhouse_cluster else ""
-    client.command(f"CREATE DATABASE IF NOT EXISTS {settings.clickhouse_database}{cluster}")
     return client
-
-
-def migration_files() -> list[tuple[int, str, str]]:
-    """(version, name, sql) of every numbered migration, in order."""
-    folder = resources.files("infra") / "clickhouse" / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        m = re.match(r"^(\d{3})_(.+)\.sql$", entry.name)
-        if m:
-            found.append((int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
-    return sorted(found)
-
-
-def on_cluster(statement: str, cluster: str) -> str:
-    """The ClickHouse-cluster variant of one migration statement.
-
-    Tables become replicated on every node of ``cluster`` (``ON CLUSTER``, also for
-    ``ALTER TABLE``, and
-    ``Replicated*MergeTree`` with the server's default replica path); views are created on
-    every node. The data is replicated, not sharded: ReplacingMergeTree collapses duplicates
-    only within one shard, and a fair's volume fits one shard comfortably.
-    """
-    statement = re.sub(
-        r"^((?:CREATE (?:TABLE|VIEW) IF NOT EXISTS|ALTER TABLE) \S+)",
-        lambda m: f"{m.group(1)} ON CLUSTER '{cluster}'",
-        statement,
-        flags=re.M,
-    )
-    return re.sub(r"ENGINE = (\w*MergeTree)", r"ENGINE = Replicated\1", statement)
-
-
-def migrate(client: Client, database: str, cluster: str = "") -> list[int]:
-    """Apply the migrations not yet recorded; every statement is itself idempotent.
-
-    With ``cluster`` set (``LEADLOOM_CLICKHOUSE_CLUSTER``), the cluster variants run.
-    """
-    def adapt(statement: str) -> str:
-        return on_cluster(statement, cluster) if cluster else statement
-
-    client.command(adapt(
-        f"CREATE TABLE IF NOT EXISTS {database}.{SCHEMA_MIGRATIONS.name} "
-        "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
-        "ENGINE = ReplacingMergeTree ORDER BY version"
-    ))
-    done = {
-        r[0]
-        for r in client.query(
-            f"SELECT version FROM {database}.{SCHEMA_MIGRATIONS.name}"
-        ).result_rows
-    }
-    applied = []
-    for version, name, sql in migration_files():
-        if version in done:
-            continue
-        for statement in split_statements(sql.replace("{database}", database)):
-            client.command(adapt(statement))
-        client.insert(
-            f"{database}.{SCHEMA_MIGRATIONS.name}", [[version, name]],
-            column_names=["version", "name"],
-        )
-        applied.append(version)
-    return applied
-
-
-def split_statements(sql: str) -> list[str]:
-    lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
 class Store:
     """Read/write access for the owner process (the sink) or for a server DSN."""
 
-    def __init__(self, settings: Settings, read_time_limit_s: float = READ_TIME_LIMIT_S) -> None:
+    def __init__(self, settings: Settings, migrations: Sequence[Migration],
+                 read_time_limit_s: float = READ_TIME_LIMIT_S) -> None:
+        """Open the store; apply ``migrations`` not applied yet (none: open it as it is)."""
         self.settings = settings
         self.database = settings.clickhouse_database
         self.read_time_limit_s = read_time_limit_s
@@ -168,7 +107,8 @@ class Store:
             self._lock_file = _acquire_owner_lock(settings)
         self.client = connect(settings)
         self._mutex = threading.Lock()  # the writing client, used from two threads
-        migrate(self.client, self.database, settings.clickhouse_cluster)
+        if migrations:
+            migrate(self.client, self.database, migrations, settings.clickhouse_cluster)
         self._readers = _Readers(lambda: _open_reader(settings, read_time_limit_s), READERS,
                                  wait_s=read_time_limit_s)
 
@@ -364,7 +304,7 @@ def read_query(settings: Settings, sql: str, timeout_s: float | None = None) -> 
         answer = _ask_owner(endpoint, sql, wait_s)
         if answer is not None:
             return answer
-    store = Store(settings, read_time_limit_s=limit_s)
+    store = Store(settings, migrations=(), read_time_limit_s=limit_s)
     try:
         return store.query(sql)
     finally:

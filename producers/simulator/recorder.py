@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from producers.clock import minute_key
+from producers.simulator.clock import minute_key
 from schemas.reference import CLUSTERS
 
 VALID, DUPLICATE, MALFORMED = "valid", "duplicate", "malformed"

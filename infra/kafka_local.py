@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 Progress = Callable[[str], None] | None
 
 FILES = Path(__file__).parent / "kafka"
@@ -290,7 +289,8 @@ def up(kafka: LocalKafka, brokers: int = 1, progress: Progress = None) -> dict[s
             )
         pids = {n.node_id: broker_pid(n) for n in nodes}
         for n in nodes:
-            if pids[n.node_id] and n.properties.read_text() != render_properties(n, nodes, kafka.max_message_bytes):
+            wanted = render_properties(n, nodes, kafka.max_message_bytes)
+            if pids[n.node_id] and n.properties.read_text() != wanted:
                 raise InfraError(
                     f"broker {n.node_id} (pid {pids[n.node_id]}) runs with other settings (ports?)"
                     "; run 'leadloom infra down' first"
@@ -363,7 +363,7 @@ def status(kafka: LocalKafka) -> dict[str, Any]:
             "pid": pid, "alive": bool(pid) and _answers("127.0.0.1", n.port),
             "data_dir": str(n.dir), "log": str(n.log),
         })
-    alive = [n for n, b in zip(nodes, brokers) if b["alive"]]
+    alive = [n for n, b in zip(nodes, brokers, strict=True) if b["alive"]]
     if nodes:
         topics = _topics(_bootstrap(alive)) if alive else None
     else:

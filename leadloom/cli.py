@@ -43,7 +43,8 @@ def _infra(args: argparse.Namespace, settings: Settings) -> int:
         _print_status(state, args.json)
     elif args.infra_command == "down":
         stopped = kafka_local.down(kafka, wipe=args.wipe)
-        progress(f"stopped {len(stopped)} broker(s)" + (" and wiped their storage" if args.wipe else ""))
+        wiped = " and wiped their storage" if args.wipe else ""
+        progress(f"stopped {len(stopped)} broker(s){wiped}")
         if args.json:
             emit_json({"stopped_pids": stopped})
     else:
@@ -179,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--events", type=int, default=10_000, help="distinct valid events")
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--rate", type=float, default=None, help="messages per second (default: max)")
-    sim.add_argument("--truth", default=None, help="ground-truth file (default: DATA_DIR/ground_truth.json)")
+    sim.add_argument("--truth", default=None,
+                     help="ground-truth file (default: DATA_DIR/ground_truth.json)")
     sim.add_argument("--json", action="store_true")
     sim.set_defaults(handler=_simulate)
 

@@ -30,8 +30,8 @@ from pathlib import Path
 
 from kafka.errors import KafkaError
 
-from core.migrations import load_migrations
 from core.kafka import KafkaUnavailable, bootstrap_list, consumer_lag, ensure_topics
+from core.migrations import load_migrations
 from core.settings import Settings, settings_env
 from core.store import QueryServer, Store
 from infra.clickhouse import MIGRATIONS_DIR

@@ -23,8 +23,8 @@ from kafka.partitioner.default import murmur2
 
 from core import kafka as llkafka
 from core.settings import Settings
-from producers.simulator.recorder import MALFORMED, OutgoingMessage
 from producers.simulator import restamp
+from producers.simulator.recorder import MALFORMED, OutgoingMessage
 from schemas.registry import RAW_TOPIC_BY_EVENT_TYPE
 
 PROGRESS_EVERY = 5000

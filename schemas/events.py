@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 # Every value the schema accepts must fit its ClickHouse column and every later
 # computation (minutes, JSON, sums), so the bounds are the columns' and a bit tighter:
@@ -147,7 +147,9 @@ def _utc(value: datetime, name: str) -> datetime:
     try:
         return value.astimezone(UTC)
     except (OverflowError, ValueError):  # e.g. 9999-12-31T23:59:59-14:00 is year 10000 in UTC
-        raise ValueError(f"{name} {value.isoformat()} is outside the representable range")
+        raise ValueError(
+            f"{name} {value.isoformat()} is outside the representable range"
+        ) from None
 
 
 class RegistrationEvent(_Envelope):
@@ -176,7 +178,7 @@ class ProfileEvent(_Envelope):
 
 
 Event = Annotated[
-    Union[RegistrationEvent, ScanEvent, InquiryEvent, ProcurementEvent, ProfileEvent],
+    RegistrationEvent | ScanEvent | InquiryEvent | ProcurementEvent | ProfileEvent,
     Field(discriminator="event_type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

@@ -46,7 +46,9 @@ PAVILIONS: tuple[Pavilion, ...] = (
     Pavilion("gba-fashion-belt", "GBA", "大湾区时尚产业带", "Greater Bay Area fashion belt"),
     Pavilion("yangtze-textiles", "YRD", "长三角纺织面料馆", "Yangtze Delta textiles"),
     Pavilion("jiangsu-zhejiang-apparel", "JZA", "江浙服装制造馆", "Jiangsu-Zhejiang apparel"),
-    Pavilion("shandong-hanfu-belt", "SDH", "鲁西南汉服与家纺带", "Shandong Hanfu and home textiles"),
+    Pavilion(
+        "shandong-hanfu-belt", "SDH", "鲁西南汉服与家纺带", "Shandong Hanfu and home textiles"
+    ),
     Pavilion("fujian-sportswear", "FJS", "闽南运动服饰馆", "Fujian sportswear"),
 )
 

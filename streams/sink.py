@@ -52,6 +52,7 @@ from typing import NamedTuple
 
 import orjson
 from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import OffsetAndMetadata
 
 from core.kafka import bootstrap_list
@@ -377,7 +378,7 @@ class Sink:
         finally:
             self._close_consumer()
 
-    def _route(self, record, batch: dict[str, list[Row]]) -> None:  # type: ignore[no-untyped-def]
+    def _route(self, record: ConsumerRecord, batch: dict[str, list[Row]]) -> None:
         """Add a derived record to its table's batch; one without a known table is a
         dead letter, an empty one has nothing to store."""
         value = record.value

@@ -20,13 +20,13 @@ from datetime import UTC, datetime
 
 from kafka import KafkaConsumer
 
-from leadloom.commands.session import pipeline_session
 from core.kafka import bootstrap_list
 from core.settings import Settings
+from leadloom.commands.session import pipeline_session
+from leadloom.pipeline import Pipeline, peak_rss_mb
 from producers.publish import publish
 from producers.simulator import simulate_fair
 from schemas.registry import EVENT_TABLES, RAW_TOPICS
-from leadloom.pipeline import Pipeline, peak_rss_mb
 
 
 class BenchFailed(RuntimeError):

@@ -14,13 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core import summary
+from core.kafka import admin
+from core.settings import Settings
 from leadloom.commands.resolve import pairwise
 from leadloom.commands.session import pipeline_session
 from leadloom.commands.simulate import simulate_and_publish
-from core.kafka import admin
-from core.settings import Settings
-from schemas.reference import CLUSTERS_BY_ID
 from leadloom.pipeline import Pipeline
+from schemas.reference import CLUSTERS_BY_ID
 
 
 class DemoFailed(RuntimeError):

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from infra import kafka_local
 from core.settings import Settings
+from infra import kafka_local
 from leadloom.pipeline import Pipeline
 
 

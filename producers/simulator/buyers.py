@@ -7,9 +7,8 @@ their fields for each registration and inquiry.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import accumulate
 

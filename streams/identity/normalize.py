@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import phonenumbers
 from pypinyin import lazy_pinyin
@@ -172,7 +172,7 @@ def has_hanzi(value: str | None) -> bool:
     return bool(value and _HANZI.search(value))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _char_pinyin(char: str) -> str:
     """One character's pinyin (names are read character by character; surnames whose
     reading differs are fixed by ``_SURNAME_READING``)."""

@@ -225,7 +225,8 @@ def _initials_agree(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     for token in common:
         rest_a.remove(token)
         rest_b.remove(token)
-    return all(x[0] == y[0] and (len(x) == 1 or len(y) == 1) for x, y in zip(rest_a, rest_b))
+    pairs = zip(rest_a, rest_b, strict=False)
+    return all(x[0] == y[0] and (len(x) == 1 or len(y) == 1) for x, y in pairs)
 
 
 @dataclass

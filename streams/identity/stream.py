@@ -101,7 +101,7 @@ class IdentityStreams:
                 if broken is not None:
                     pending = dict(out.logged)
                     broken._reset()
-                    broken.catch_up(lambda key: pending.get(key) or read_log(key))
+                    broken.catch_up(lambda key, pending=pending: pending.get(key) or read_log(key))
 
 
 class FairIdentity:

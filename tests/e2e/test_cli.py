@@ -95,8 +95,11 @@ def test_run_simulate_and_sql_while_the_pipeline_owns_the_store(
     env = {**user_env, "LEADLOOM_NAMESPACE": "e2erun", "LEADLOOM_DATA_DIR": str(tmp_path)}
     up = leadloom(env, "infra", "up")
     assert up.returncode == 0, up.stderr
-    run = subprocess.Popen([LEADLOOM, "run"], env=env, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Output goes to files: a pipe nobody reads can fill up and stall the pipeline.
+    run_log = tmp_path / "run.log"
+    with run_log.open("w") as log:
+        run = subprocess.Popen([LEADLOOM, "run"], env=env, stdin=subprocess.DEVNULL,
+                               stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         sim = leadloom(env, "simulate", "--events", "2000", "--seed", "21", "--json")
         assert sim.returncode == 0, sim.stderr
@@ -119,7 +122,7 @@ def test_run_simulate_and_sql_while_the_pipeline_owns_the_store(
         run.send_signal(signal.SIGTERM)
         run.wait(timeout=60)
         leadloom(env, "infra", "down")
-    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.returncode == 0, run_log.read_text()[-2000:]
     assert not port_open(env["LEADLOOM_KAFKA_BOOTSTRAP"])
 
 

@@ -14,12 +14,12 @@ from kafka import KafkaConsumer, TopicPartition
 from core import summary
 from core.kafka import admin, bootstrap_list, producer
 from core.settings import Settings
+from leadloom.pipeline import Pipeline
 from producers.publish import publish
 from producers.simulator import simulate_fair
 from schemas.reference import booth_roster
 from schemas.registry import IDENTITY_LOG_TABLE, RAW_PARTITIONS, changelog_topic
 from streams.identity.stream import IdentityStreams, Outputs
-from leadloom.pipeline import Pipeline
 from tests.conftest import running_pipeline
 from tests.factories import events as f
 from tests.integration.test_pipeline import settle, stored

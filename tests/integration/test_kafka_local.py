@@ -18,10 +18,9 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
-from infra import kafka_local as kl
-from infra.kafka_local import InfraError
 from core.settings import Settings
-from infra.kafka_local import LocalKafka
+from infra import kafka_local as kl
+from infra.kafka_local import InfraError, LocalKafka
 from leadloom.commands.session import local_kafka
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -87,7 +86,8 @@ def eventually_listed(settings: LocalKafka, topic: str, timeout_s: float = 15) -
 
 @pytest.fixture
 def local_settings(tmp_path: Path) -> Iterator[Callable[[int], LocalKafka]]:
-    """Local-broker values (from the settings) for a fresh layout on free ports; every cluster is stopped and wiped after."""
+    """Local-broker values (from the settings) for a fresh layout on free ports; every
+    cluster is stopped and wiped after."""
     made: list[LocalKafka] = []
 
     def make(brokers: int) -> LocalKafka:

@@ -15,10 +15,10 @@ import pytest
 from core import summary
 from core.kafka import producer
 from core.settings import Settings
+from leadloom.pipeline import Pipeline
 from producers.publish import publish
 from producers.simulator import simulate_fair
 from schemas.deadletter import Reason
-from leadloom.pipeline import Pipeline
 from streams.rows import DEAD_LETTER_RAW_PREFIX
 from tests.conftest import running_pipeline
 from tests.factories import events as f

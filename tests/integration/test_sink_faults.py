@@ -19,9 +19,8 @@ import pytest
 from core import summary
 from core.kafka import ensure_topics, producer
 from core.settings import Settings
-from core.store import Store
-from schemas.deadletter import Reason
 from leadloom.pipeline import Pipeline
+from schemas.deadletter import Reason
 from tests.conftest import free_port_pair, running_pipeline
 from tests.factories import events as f
 from tests.factories.stores import open_store

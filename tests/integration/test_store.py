@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from core.settings import Settings
 from core.migrations import migrate
+from core.settings import Settings
 from core.store import QueryServer, Store, StoreError, read_query
 from schemas.registry import ALL_TABLES
 from streams.rows import SourceRef, event_row

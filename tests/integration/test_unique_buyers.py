@@ -5,9 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from leadloom.commands import bench_buyers
 from core.settings import Settings
-from core.store import Store
+from leadloom.commands import bench_buyers
 from tests.factories.stores import open_store
 
 pytestmark = pytest.mark.integration

@@ -23,13 +23,13 @@ from kafka.errors import KafkaError
 
 from core import summary
 from core.summary import Query
+from leadloom.pipeline import Pipeline
 from schemas.registry import (
     BUYER_EVENTS_TABLE,
     DEAD_LETTER_TABLE,
     LEADS_PER_CLUSTER_MINUTE,
     TABLE_BY_EVENT_TYPE,
 )
-from leadloom.pipeline import Pipeline
 from tests.reliability.kcat import Landed
 from tests.reliability.traffic import (
     BUYER_EVENT_TYPES,
@@ -153,7 +153,7 @@ def audit(pipe: Pipeline, sent: list[Message], landed: list[Landed],
     # -- dead letters: exactly the poison, each with its reason, where it landed ----------
     result = query(f"SELECT * FROM {db}.{DEAD_LETTER_TABLE.name} FINAL")
     dead = {(r["source_topic"], r["source_partition"], r["source_offset"]): r
-            for r in (dict(zip(result.columns, row)) for row in result.rows)}
+            for r in (dict(zip(result.columns, row, strict=True)) for row in result.rows)}
     out.reasons = Counter(r["reason"] for r in dead.values())
     stored_ids = _stored_ids(query, db)
     for at in landed:
@@ -216,7 +216,9 @@ def audit(pipe: Pipeline, sent: list[Message], landed: list[Landed],
         f"SELECT cluster_id, minute, scans, inquiries, procurement_steps, distinct_badges "
         f"FROM {db}.{LEADS_PER_CLUSTER_MINUTE.name}"
     ).rows:
-        got[(cluster, _minute(minute))] = dict(zip(_LEAD_COLUMNS, (int(c) for c in counts)))
+        got[(cluster, _minute(minute))] = dict(
+            zip(_LEAD_COLUMNS, (int(c) for c in counts), strict=True)
+        )
     for key in sorted(set(expected) | set(got)):
         want = expected.get(key, dict.fromkeys(_LEAD_COLUMNS, 0))
         have = got.get(key, dict.fromkeys(_LEAD_COLUMNS, 0))
@@ -276,7 +278,7 @@ def _value_problems(query: Query, db: str, docs: list[dict[str, Any]]) -> list[s
     for event_type, group in by_type.items():
         table = TABLE_BY_EVENT_TYPE[event_type].name
         columns = ["event_id", *TIME_COLUMNS, *CHECKED_COLUMNS[event_type]]
-        rows = {r[0]: dict(zip(columns, r)) for r in query(
+        rows = {r[0]: dict(zip(columns, r, strict=True)) for r in query(
             f"SELECT {', '.join(columns)} FROM {db}.{table} FINAL").rows}
         for doc in group:
             row = rows.get(doc["event_id"])

@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from core import summary
-from schemas.registry import LEADS_PER_CLUSTER_MINUTE
 from leadloom.pipeline import Pipeline
+from schemas.registry import LEADS_PER_CLUSTER_MINUTE
 from tests.reliability import kcat
 from tests.reliability.conftest import Figures
 from tests.reliability.ledger import audit, fail_unless_exact, settle

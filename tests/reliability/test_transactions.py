@@ -24,8 +24,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from core.kafka import bootstrap_list
 from core.settings import Settings
-from schemas.registry import TABLE_BY_EVENT_TYPE
 from leadloom.pipeline import Pipeline
+from schemas.registry import TABLE_BY_EVENT_TYPE
 from tests.reliability import kcat
 from tests.reliability.conftest import Figures
 from tests.reliability.ledger import audit, fail_unless_exact, settle

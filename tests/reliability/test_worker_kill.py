@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from core import summary
-from producers.simulator import simulate_fair
 from leadloom.pipeline import Pipeline
+from producers.simulator import simulate_fair
 from tests.reliability import kcat
 from tests.reliability.conftest import LONG, Figures
 from tests.reliability.ledger import audit, fail_unless_exact, settle

@@ -336,7 +336,7 @@ def test_restamp_keeps_the_event(sim: Simulation) -> None:
     assert ts(stamped["occurred_at"]) == ts(stamped["received_at"]) == now
     EVENT_ADAPTER.validate_json(restamp(original.value, now))
     with pytest.raises(ValueError):
-        restamp(original.value, datetime(2026, 5, 1, 8, 0))
+        restamp(original.value, datetime(2026, 5, 1, 8, 0))  # noqa: DTZ001 - naive on purpose
     with pytest.raises(ValueError):
         restamp(b'{"event_id": "x"', now)
 

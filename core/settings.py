@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     kafka_version: str = "4.1.2"
     log_level: str = "WARNING"
     sink_batch_max: int = Field(20_000, ge=1, description="rows per insert at most")
+    worker_batch_max: int = Field(
+        2000, ge=1, description="messages a stream worker agent takes per batch at most"
+    )
+    worker_batch_within_ms: int = Field(
+        50, ge=1, description="max wait of a stream worker agent for a fuller batch"
+    )
+    worker_linger_ms: int = Field(5, ge=0, description="stream workers' producer linger")
+    producer_linger_ms: int = Field(
+        5, ge=0, description="linger of the command's producers (paced publishing)"
+    )
     sink_linger_ms: int = Field(200, ge=0, description="max wait before flushing a batch")
     max_message_bytes: int = Field(64 * 1024, ge=1024, description="larger events dead-letter")
     kafka_wire_max_bytes: int = Field(

@@ -217,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--workers", type=int, default=1)
     demo.add_argument("--timeout", type=float, default=900, help="seconds to wait for the pipeline")
+    demo.add_argument("--allow-server-database", action="store_true",
+                      help="with a server DSN (LEADLOOM_CLICKHOUSE_DSN=http...): create the"
+                           " demo's own database there (refused without this flag)")
     demo.add_argument("--json", action="store_true")
     demo.set_defaults(handler=_demo)
 
@@ -225,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rate", type=float, default=1000, help="offered events/s for latency")
     bench.add_argument("--latency-seconds", type=float, default=20, help="length of latency run")
     bench.add_argument("--workers", type=int, default=1)
+    bench.add_argument("--allow-server-database", action="store_true",
+                       help="with a server DSN: create the benchmark's own database there"
+                            " (refused without this flag)")
     bench.add_argument("--resolve", action="store_true",
                        help="measure identity resolution alone on labelled simulated buyers")
     bench.add_argument("--records", type=int, default=50_000, help="labelled records (--resolve)")

@@ -88,7 +88,8 @@ def _set_in_partition_of(table: faust.Table, event: EventT, key: str, value: dic
 
 
 def _raw_messages(events: list[EventT]) -> list[RawMessage]:
-    return [RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value)
+    return [RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value,
+                       dict(e.message.headers or ()))
             for e in events]
 
 

@@ -15,7 +15,7 @@ failure half-way leaves no partial output behind.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -44,6 +44,7 @@ class RawMessage:
     partition: int
     offset: int
     value: bytes | None
+    headers: Mapping[str, bytes] = field(default_factory=dict)  # Kafka record headers
 
 
 @dataclass

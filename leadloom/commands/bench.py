@@ -41,7 +41,10 @@ def run_bench(
 ) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     bench_dir = settings.data_dir / "bench" / stamp  # a fresh store of its own
-    with pipeline_session(settings, "bench", args.workers, progress, data_dir=bench_dir) as pipe:
+    with pipeline_session(
+        settings, "bench", args.workers, progress,
+        allow_server_database=args.allow_server_database, data_dir=bench_dir,
+    ) as pipe:
         result = _measure(pipe, pipe.settings, args, progress)
     _print(result)
     if args.json:

@@ -34,7 +34,8 @@ def run_demo(
     emit_json: Callable[[object], None],
 ) -> int:
     started = time.monotonic()
-    with pipeline_session(settings, "demo", args.workers, progress) as pipeline:
+    with pipeline_session(settings, "demo", args.workers, progress,
+                          allow_server_database=args.allow_server_database) as pipeline:
         run_settings = pipeline.settings
         _delete_old_demo_topics(settings, keep=run_settings.namespace)
         assert pipeline.store is not None

@@ -24,7 +24,7 @@ def local_kafka(settings: Settings) -> kafka_local.LocalKafka:
 @contextmanager
 def pipeline_session(
     settings: Settings, label: str, workers: int, progress: Callable[[str], None],
-    **overrides: object,
+    allow_server_database: bool = False, **overrides: object,
 ) -> Iterator[Pipeline]:
     """Run a started pipeline in namespace ``<namespace>-<label>-<time>``.
 

@@ -38,7 +38,6 @@ from clickhouse_connect.driver.exceptions import Error as ClickHouseError
 
 from core.migrations import Migration, migrate
 from core.settings import Settings
-from schemas.registry import ALL_TABLES, SCHEMA_MIGRATIONS
 
 INSERT_SETTINGS = {
     "input_format_skip_unknown_fields": 1,
@@ -119,13 +118,6 @@ class Store:
                 f"{self.database}.{table}", column_names=None,
                 insert_block=b"\n".join(rows), fmt="JSONEachRow", settings=INSERT_SETTINGS,
             )
-
-    def truncate_data(self) -> None:
-        """Empty every data table (not the migrations record): a fresh start for a demo."""
-        with self._mutex:
-            for table in ALL_TABLES:
-                if not table.is_view and table is not SCHEMA_MIGRATIONS:
-                    self.client.command(f"TRUNCATE TABLE IF EXISTS {self.database}.{table.name}")
 
     def query(self, sql: str) -> QueryResult:
         """Run one read statement (SELECT, DESCRIBE, SHOW, EXISTS) and return all its rows.

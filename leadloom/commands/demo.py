@@ -1,8 +1,8 @@
 """``leadloom demo``: infra up + run + simulate + wait + summary, then tidy up.
 
 Each demo runs in a fresh namespace (``<namespace>-demo-<time>``: its own topics,
-consumer groups and Faust app id) and starts from empty tables in the configured
-database, so that a second run works and reports its own day only.
+consumer groups, Faust app id and database, see ``leadloom.commands.session``), so a
+second run reports its own day only and no configured database is ever emptied.
 """
 
 from __future__ import annotations
@@ -38,8 +38,6 @@ def run_demo(
                           allow_server_database=args.allow_server_database) as pipeline:
         run_settings = pipeline.settings
         _delete_old_demo_topics(settings, keep=run_settings.namespace)
-        assert pipeline.store is not None
-        pipeline.store.truncate_data()
         sim = simulate_and_publish(run_settings, args.events, args.seed, progress=progress)
         progress("waiting for the pipeline to store or dead-letter every message")
         last = [0.0]

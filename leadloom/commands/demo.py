@@ -12,8 +12,9 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from core import summary
+from core import queries as q
 from core.kafka import admin
 from core.settings import Settings
 from leadloom.commands.resolve import pairwise
@@ -62,9 +63,13 @@ def run_demo(
 def _report(pipeline: Pipeline, settings: Settings, sim: dict, started: float) -> dict:
     assert pipeline.store is not None
     query, db = pipeline.store.query, settings.clickhouse_database
+
+    def run(named: q.NamedQuery) -> Any:
+        return q.run(named, query, db)
+
     truth = json.loads(Path(str(sim["ground_truth"])).read_text())
-    stored = summary.events_stored(query, db)
-    dead = summary.dead_letters_by_reason(query, db)
+    stored = run(q.EVENTS_STORED)
+    dead = run(q.DEAD_LETTERS_BY_REASON)
     return {
         "namespace": settings.namespace,
         "events_produced": sim["events_produced"],
@@ -77,12 +82,12 @@ def _report(pipeline: Pipeline, settings: Settings, sim: dict, started: float) -
         "dead_letters": sum(dead.values()),
         "dead_letters_by_reason": dead,
         "expected_dead_letters_by_reason": truth["malformed_by_reason"],
-        "buyers_resolved": summary.buyers_resolved(query, db),
+        "buyers_resolved": run(q.BUYERS_RESOLVED),
         "expected_distinct_buyers": truth["distinct_buyers"],
-        "badges_seen": summary.badges_seen(query, db),
-        **_buyer_quality(summary.buyer_of_alias(query, db), truth),
-        "leads_by_cluster": summary.leads_by_cluster(query, db),
-        "stream_leads_by_cluster": summary.stream_leads_by_cluster(query, db),
+        "badges_seen": run(q.BADGES_SEEN),
+        **_buyer_quality(run(q.BUYER_OF_ALIAS), truth),
+        "leads_by_cluster": run(q.LEADS_BY_CLUSTER),
+        "stream_leads_by_cluster": run(q.STREAM_LEADS_BY_CLUSTER),
         "expected_leads_by_cluster": truth["expected_by_cluster"],
         "worker_restarts": pipeline.restarts,
         "elapsed_s": round(time.monotonic() - started, 1),

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from core import summary
+from core import queries as q
 from core.kafka import admin, bootstrap_list, producer
 from core.settings import Settings
 from leadloom.pipeline import Pipeline
@@ -34,7 +34,7 @@ def two_workers(pipeline_settings: Settings):
 
 
 def unique_buyers(pipe: Pipeline, cluster: str) -> int:
-    return summary.unique_buyers_by_cluster(*stored(pipe)).get(cluster, 0)
+    return q.run(q.UNIQUE_BUYERS_BY_CLUSTER, *stored(pipe)).get(cluster, 0)
 
 
 def send(pipe: Pipeline, *docs: dict) -> None:
@@ -77,7 +77,7 @@ def test_a_linking_inquiry_after_both_buyers_scans_merges_them_within_seconds(
     profiles = query(f"SELECT buyer_id, merged_into, badges FROM {db}.buyers FINAL").rows
     live = [p for p in profiles if not p[1]]
     assert len(live) == 1 and sorted(live[0][2]) == ["B-X", "B-Y"]
-    assert summary.buyers_resolved(query, db) == 1
+    assert q.run(q.BUYERS_RESOLVED, query, db) == 1
 
 
 def identity_log(settings: Settings) -> list[bytes]:
@@ -161,7 +161,7 @@ def test_a_killed_worker_yields_the_buyers_and_merges_of_an_uninterrupted_run(
                         tuple(m.evidence)) for m in fair.resolver.merges}
     assert len(expected_merges) >= len(pairs), "every pair was merged"
 
-    stored_buyer = summary.buyer_of_alias(query, db)
+    stored_buyer = q.run(q.BUYER_OF_ALIAS, query, db)
     assert stored_buyer == expected_buyer
     stored_merges = {(s, a, r, tuple(e)) for s, a, r, e in query(
         f"SELECT survivor, absorbed, record_id, evidence FROM {db}.buyer_merges FINAL").rows}

@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from core import summary
+from core import queries as q
 from core.kafka import producer
 from core.settings import Settings
 from leadloom.pipeline import Pipeline
@@ -49,7 +49,7 @@ def stored(pipe: Pipeline):
 
 def assert_matches_truth(pipe: Pipeline, truth: dict) -> None:
     query, db = stored(pipe)
-    stored_events = sum(summary.events_stored(query, db).values())
+    stored_events = sum(q.run(q.EVENTS_STORED, query, db).values())
     if stored_events != truth["expected_valid_events"]:
         present = {
             r[0]
@@ -59,9 +59,9 @@ def assert_matches_truth(pipe: Pipeline, truth: dict) -> None:
         missing = sorted(set(truth["buyer_of_record"]) - present)[:10]
         pytest.fail(f"stored {stored_events} != {truth['expected_valid_events']}; "
                     f"missing e.g. {missing}; worker restarts {pipe.restarts}")
-    assert summary.dead_letters_by_reason(query, db) == truth["malformed_by_reason"]
-    assert summary.leads_by_cluster(query, db) == truth["expected_by_cluster"]
-    streamed = summary.stream_leads_by_cluster(query, db)
+    assert q.run(q.DEAD_LETTERS_BY_REASON, query, db) == truth["malformed_by_reason"]
+    assert q.run(q.LEADS_BY_CLUSTER, query, db) == truth["expected_by_cluster"]
+    streamed = q.run(q.STREAM_LEADS_BY_CLUSTER, query, db)
     for cluster, expected in truth["expected_by_cluster"].items():
         got = streamed[cluster]
         assert (got["scans"], got["inquiries"], got["procurement_steps"]) == (
@@ -133,7 +133,7 @@ def test_every_kind_of_malformed_input_becomes_a_dead_letter_with_its_reason(
     assert {r[0]: (r[6], r[7]) for r in rows} == {
         k: (len(v[3]), hashlib.sha256(v[3]).hexdigest()) for k, v in sent.items()}
     assert all(r[5] for r in rows), "every dead letter says why"
-    assert summary.events_stored(query, db)["scans"] == 1
+    assert q.run(q.EVENTS_STORED, query, db)["scans"] == 1
 
 
 def test_a_resent_event_is_stored_and_counted_once(pipeline: Pipeline) -> None:
@@ -146,7 +146,7 @@ def test_a_resent_event_is_stored_and_counted_once(pipeline: Pipeline) -> None:
     settle(pipeline, 120)
     query, db = stored(pipeline)
     assert query(f"SELECT uniqExact(event_id), count() FROM {db}.scans FINAL").rows == [[1, 1]]
-    streamed = summary.stream_leads_by_cluster(query, db)
+    streamed = q.run(q.STREAM_LEADS_BY_CLUSTER, query, db)
     assert sum(c["scans"] for c in streamed.values()) == 1
 
 
@@ -167,7 +167,7 @@ def test_a_worker_killed_mid_stream_loses_and_double_counts_nothing(
     query, db = stored(pipeline)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if sum(summary.events_stored(query, db).values()) > 2000:
+        if sum(q.run(q.EVENTS_STORED, query, db).values()) > 2000:
             break
         time.sleep(0.2)
     else:

@@ -20,9 +20,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from core import summary
+from core import queries as q
+from core.owner import QueryServer, read_query
 from core.settings import Settings
-from core.store import QueryServer, Store, StoreError, read_query
+from core.store import Store, StoreError
 from tests.factories.stores import open_store
 
 pytestmark = pytest.mark.integration
@@ -141,7 +142,7 @@ def test_reads_of_every_served_kind_still_work(owner: Store) -> None:
     assert read_query(settings, f"EXISTS TABLE {db}.scans").rows == [[1]]
     assert read_query(settings, "SELECT count() FROM numbers(10)").rows == [[10]]
     # the owner's own callers read through the same rules
-    assert summary.stream_leads_by_cluster(owner.query, db)["keqiao"]["scans"] == 6
+    assert q.run(q.STREAM_LEADS_BY_CLUSTER, owner.query, db)["keqiao"]["scans"] == 6
 
 
 def test_a_read_over_the_time_limit_is_stopped_and_says_so(owner: Store) -> None:
@@ -203,7 +204,7 @@ def test_closing_the_store_cancels_a_running_read_at_once(tmp_path: Path) -> Non
 OWNER = """
 import signal, sys, threading
 from core.settings import Settings
-from core.store import QueryServer
+from core.owner import QueryServer
 from tests.factories.stores import open_store
 settings = Settings(data_dir=sys.argv[1], namespace="readowner")
 store = open_store(settings, read_time_limit_s=float(sys.argv[2]))

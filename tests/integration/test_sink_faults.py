@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from core import summary
+from core import queries as q
 from core.kafka import ensure_topics, producer
 from core.settings import Settings
 from leadloom.pipeline import Pipeline
@@ -75,8 +75,8 @@ def test_scans_on_101_days_are_all_stored_by_splitting_the_insert(pipeline: Pipe
     query, db = stored(pipeline)
     assert scans_stored(pipeline) == {d["event_id"] for d in docs}
     assert query(f"SELECT count() FROM {db}.buyer_events FINAL").rows[0][0] == 101
-    assert sum(c["scans"] for c in summary.stream_leads_by_cluster(query, db).values()) == 101
-    assert summary.dead_letters_by_reason(query, db) == {}
+    assert sum(c["scans"] for c in q.run(q.STREAM_LEADS_BY_CLUSTER, query, db).values()) == 101
+    assert q.run(q.DEAD_LETTERS_BY_REASON, query, db) == {}
     assert pipeline.sink is not None and pipeline.sink.stats.bisect_inserts > 0
     assert pipeline.failure is None
 
@@ -186,10 +186,10 @@ def test_a_broker_outage_is_ridden_out_without_loss_or_double_counting(
         ids = {d["event_id"] for batch in batches for d in batch}
         assert scans_stored(pipe) == ids
         assert query(f"SELECT count() FROM {db}.scans FINAL").rows[0][0] == len(ids)
-        streamed = summary.stream_leads_by_cluster(query, db)
+        streamed = q.run(q.STREAM_LEADS_BY_CLUSTER, query, db)
         assert sum(c["scans"] for c in streamed.values()) == len(ids)  # counted once each
         assert query(f"SELECT count() FROM {db}.buyer_events FINAL").rows[0][0] == len(ids)
-        assert summary.dead_letters_by_reason(query, db) == {}
+        assert q.run(q.DEAD_LETTERS_BY_REASON, query, db) == {}
         assert pipe.failure is None
         assert any("cannot read lag" in line for line in progress), progress
         assert any(line.startswith("sink: Kafka failing") for line in progress), progress

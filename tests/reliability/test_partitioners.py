@@ -11,7 +11,7 @@ from collections import defaultdict
 import orjson
 import pytest
 
-from core import summary
+from core import queries as q
 from leadloom.pipeline import Pipeline
 from schemas.registry import LEADS_PER_CLUSTER_MINUTE
 from tests.reliability import kcat
@@ -39,7 +39,7 @@ def partitions_per_event(pipe: Pipeline) -> dict[str, set[tuple[str, int]]]:
 def lead_totals(pipe: Pipeline) -> dict[str, int]:
     assert pipe.store is not None
     query, db = pipe.store.query, pipe.settings.clickhouse_database
-    streamed = summary.stream_leads_by_cluster(query, db)
+    streamed = q.run(q.STREAM_LEADS_BY_CLUSTER, query, db)
     per_minute = query(f"SELECT sum(scans), sum(inquiries), sum(procurement_steps), "
                        f"sum(distinct_badges) FROM {db}.{LEADS_PER_CLUSTER_MINUTE.name}").rows[0]
     return {
@@ -50,7 +50,7 @@ def lead_totals(pipe: Pipeline) -> dict[str, int]:
         "per-minute inquiries": int(per_minute[1]),
         "per-minute procurement steps": int(per_minute[2]),
         "per-minute distinct badges": int(per_minute[3]),
-        "stored badges": summary.badges_seen(query, db),
+        "stored badges": q.run(q.BADGES_SEEN, query, db),
     }
 
 

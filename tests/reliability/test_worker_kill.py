@@ -11,7 +11,7 @@ import time
 import orjson
 import pytest
 
-from core import summary
+from core import queries as q
 from leadloom.pipeline import Pipeline
 from producers.simulator import simulate_fair
 from tests.reliability import kcat
@@ -99,7 +99,7 @@ def test_a_worker_killed_while_kcat_streams_a_day_loses_and_doubles_nothing(
 
 def query_stored(pipe: Pipeline) -> int:
     assert pipe.store is not None
-    return sum(summary.events_stored(pipe.store.query, pipe.settings.clickhouse_database)
+    return sum(q.run(q.EVENTS_STORED, pipe.store.query, pipe.settings.clickhouse_database)
                .values())
 
 
@@ -108,5 +108,5 @@ def assert_matches_ground_truth(pipe: Pipeline, truth: dict) -> None:
     assert pipe.store is not None
     query, db = pipe.store.query, pipe.settings.clickhouse_database
     assert query_stored(pipe) == truth["expected_valid_events"]
-    assert summary.dead_letters_by_reason(query, db) == truth["malformed_by_reason"]
-    assert summary.leads_by_cluster(query, db) == truth["expected_by_cluster"]
+    assert q.run(q.DEAD_LETTERS_BY_REASON, query, db) == truth["malformed_by_reason"]
+    assert q.run(q.LEADS_BY_CLUSTER, query, db) == truth["expected_by_cluster"]

@@ -35,6 +35,11 @@ class TableSpec:
 
 
 DEAD_LETTERS_SUFFIX = "deadletters"
+# Kafka header a replay sets on each message it re-publishes: the coordinates where the
+# message was first read, as ``topic[partition]@offset`` (UTF-8). A dead letter is stored
+# once per origin (dead_letters.origin_*), so a replayed message that fails again replaces
+# its dead letter instead of adding one; a message without the header is its own origin.
+ORIGIN_HEADER = "leadloom-origin"
 
 # Raw topics are keyed by the badge id where the event has one, so that one buyer's
 # scans stay ordered on one partition and a scanner's resend (same event_id, same
@@ -163,10 +168,11 @@ SUPPLIER_PROFILES = TableSpec(
 )
 DEAD_LETTER_TABLE = TableSpec(
     "dead_letters",
-    ("source_topic", "source_partition", "source_offset", "reason", "detail", "event_id",
-     "raw_size", "raw_base64", "raw_sha256", "failed_at", "ingested_at"),
+    ("source_topic", "source_partition", "source_offset", "origin_topic", "origin_partition",
+     "origin_offset", "reason", "detail", "event_id", "raw_size", "raw_base64", "raw_sha256",
+     "failed_at", "ingested_at"),
     "every message that failed decoding or validation, with its reason and raw bytes "
-    "(a bounded prefix, the full size and a SHA-256)",
+    "(a bounded prefix, the full size and a SHA-256); one row per origin (first reading)",
 )
 LEADS_MINUTE_PARTS = TableSpec(
     "leads_minute_parts",

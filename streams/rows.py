@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,7 +24,7 @@ from schemas.events import (
     RegistrationEvent,
     ScanEvent,
 )
-from schemas.registry import TABLE_BY_EVENT_TYPE
+from schemas.registry import ORIGIN_HEADER, TABLE_BY_EVENT_TYPE
 from streams.validate import Enrichment, Rejected
 
 DEAD_LETTER_RAW_PREFIX = 64 * 1024  # raw bytes kept per dead letter (base64: ~87 KiB)
@@ -38,6 +40,37 @@ class SourceRef:
 
     def __str__(self) -> str:
         return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+# ``topic[partition]@offset`` as SourceRef prints it; a topic name may itself hold brackets,
+# so the coordinates are matched at the end. Bounds: Kafka's partition and offset types
+# (int32, int64) and the columns they go to (dead_letters: UInt16, UInt64).
+_REF = re.compile(r"^(?P<topic>.{1,249})\[(?P<partition>\d{1,5})\]@(?P<offset>\d{1,19})$")
+_MAX_PARTITION = 2**16 - 1
+_MAX_OFFSET = 2**63 - 1
+
+
+def origin_of(headers: Mapping[str, bytes] | None, source: SourceRef) -> SourceRef:
+    """Where a message was first read: its :data:`~schemas.registry.ORIGIN_HEADER` header
+    (set by a replay), else ``source`` itself.
+
+    Never raises: a header that is not ``topic[partition]@offset`` in UTF-8 (within the
+    column bounds) is ignored, so a bad header cannot stop a dead letter from being made;
+    the message then counts as its own origin.
+    """
+    value = (headers or {}).get(ORIGIN_HEADER)
+    if not isinstance(value, bytes | bytearray):
+        return source
+    try:
+        m = _REF.match(bytes(value).decode("utf-8"))
+    except UnicodeDecodeError:
+        return source
+    if m is None:
+        return source
+    partition, offset = int(m["partition"]), int(m["offset"])
+    if partition > _MAX_PARTITION or offset > _MAX_OFFSET:
+        return source
+    return SourceRef(m["topic"], partition, offset)
 
 
 def table_for(event: Event) -> str:
@@ -94,9 +127,14 @@ def event_row(event: Event, enrichment: Enrichment, source: SourceRef) -> dict[s
 
 
 def dead_letter_row(
-    rejected: Rejected, source: SourceRef, raw: bytes | None, failed_at: datetime
+    rejected: Rejected, source: SourceRef, raw: bytes | None, failed_at: datetime,
+    headers: Mapping[str, bytes] | None = None,
 ) -> dict[str, object]:
-    """The ``dead_letters`` row: reason, source coordinates and the raw bytes.
+    """The ``dead_letters`` row: reason, source and origin coordinates, the raw bytes.
+
+    ``source`` is where the message was read this time; the origin is where it was first
+    read (:func:`origin_of` its Kafka ``headers``: a replay says so, else ``source``).
+    ``dead_letters`` keeps one row per origin, the newest failure.
 
     The raw bytes are kept whole up to :data:`DEAD_LETTER_RAW_PREFIX`, beyond that as a
     prefix; ``raw_size`` and ``raw_sha256`` always describe the whole message. A dead letter
@@ -104,10 +142,14 @@ def dead_letter_row(
     request limit, and a dead letter that cannot be sent loses the event.
     """
     raw = raw or b""
+    origin = origin_of(headers, source)
     return {
         "source_topic": source.topic,
         "source_partition": source.partition,
         "source_offset": source.offset,
+        "origin_topic": origin.topic,
+        "origin_partition": origin.partition,
+        "origin_offset": origin.offset,
         "reason": rejected.reason.value,
         "detail": rejected.detail,
         "event_id": rejected.event_id or "",

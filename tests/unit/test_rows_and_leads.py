@@ -7,9 +7,14 @@ from datetime import UTC, datetime
 import orjson
 
 from schemas.deadletter import Reason
-from schemas.registry import DEAD_LETTER_TABLE, LEADS_MINUTE_PARTS, TABLE_BY_EVENT_TYPE
+from schemas.registry import (
+    DEAD_LETTER_TABLE,
+    LEADS_MINUTE_PARTS,
+    ORIGIN_HEADER,
+    TABLE_BY_EVENT_TYPE,
+)
 from streams.leads import MinuteState, minute_of, part_row
-from streams.rows import SourceRef, dead_letter_row, event_row, mask_name
+from streams.rows import SourceRef, dead_letter_row, event_row, mask_name, origin_of
 from streams.validate import Accepted, Rejected, validate
 from tests.factories import events as f
 
@@ -56,6 +61,42 @@ def test_dead_letter_row_keeps_raw_bytes_and_source() -> None:
     row = dead_letter_row(Rejected(Reason.BAD_JSON, "bad"), SOURCE, raw, datetime.now(UTC))
     assert set(row) == set(DEAD_LETTER_TABLE.columns) - {"ingested_at"}
     assert base64.b64decode(row["raw_base64"]) == raw and row["raw_size"] == len(raw)
+
+
+def _coordinates(row: dict, prefix: str) -> tuple[object, object, object]:
+    return row[f"{prefix}_topic"], row[f"{prefix}_partition"], row[f"{prefix}_offset"]
+
+
+def test_a_first_reading_is_its_own_origin() -> None:
+    row = dead_letter_row(Rejected(Reason.BAD_JSON, "bad"), SOURCE, b"{", NOW)
+    assert _coordinates(row, "origin") == _coordinates(row, "source") == ("t.raw.scans", 3, 42)
+
+
+def test_a_replayed_message_keeps_the_origin_its_header_names() -> None:
+    first = dead_letter_row(Rejected(Reason.BAD_JSON, "bad"), SOURCE, b"{", NOW)
+    replay_at = SourceRef("t.raw.scans", 0, 9001)
+    again = dead_letter_row(Rejected(Reason.INVALID_FIELD, "still bad"), replay_at, b"{", NOW,
+                            headers={ORIGIN_HEADER: str(SOURCE).encode()})
+    # dead_letters collapses on the origin: the re-failed replay replaces the first row
+    assert _coordinates(again, "origin") == _coordinates(first, "origin")
+    assert _coordinates(again, "source") == ("t.raw.scans", 0, 9001)
+    assert again["reason"] == Reason.INVALID_FIELD.value
+
+
+def test_an_origin_header_may_name_a_topic_with_brackets() -> None:
+    ref = SourceRef("t.raw[odd]@name", 5, 2**40)
+    assert origin_of({ORIGIN_HEADER: str(ref).encode()}, SOURCE) == ref
+
+
+def test_a_bad_origin_header_leaves_the_message_its_own_origin() -> None:
+    for value in (b"", b"\xff\xfe", b"t.raw.scans[3]", b"t[70000]@1", b"t[1]@-4",
+                  b"t[1]@99999999999999999999", b"[1]@2", b"t[1]@2 trailing"):
+        assert origin_of({ORIGIN_HEADER: value}, SOURCE) == SOURCE, value
+        row = dead_letter_row(Rejected(Reason.BAD_JSON, "bad"), SOURCE, b"{", NOW,
+                              headers={ORIGIN_HEADER: value})
+        assert _coordinates(row, "origin") == ("t.raw.scans", 3, 42)
+    assert origin_of({"other": b"x[1]@2"}, SOURCE) == SOURCE
+    assert origin_of(None, SOURCE) == SOURCE
 
 
 def test_adding_the_same_event_twice_counts_once() -> None:

@@ -11,6 +11,24 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from core.settings import Settings
 from schemas.registry import FAUST_TABLES, RAW_PARTITIONS, changelog_topic
 
+# Producers batch up to this much per partition (kafka-python's default is 16 KiB): one
+# worker batch of small events fits in a few requests. Bulk publishing uses more
+# (Settings.bulk_batch_bytes).
+PRODUCER_BATCH_BYTES = 256 * 1024
+# A consumer's fetch sizes, as multiples of the wire limit: a partition fetch holds two of
+# the largest messages (8 MiB at the default 4 MiB), a whole fetch a full fetch of 8
+# partitions (64 MiB), so a bare consumer is never slowed by small fetches.
+_PARTITION_FETCH_MESSAGES = 2
+_FETCH_PARTITIONS = 8
+
+
+def fetch_sizes(settings: Settings) -> dict[str, int]:
+    """kafka-python consumer fetch settings for reading anything the pipeline may write
+    (``max_partition_fetch_bytes``, ``fetch_max_bytes``), derived from the wire limit."""
+    partition = _PARTITION_FETCH_MESSAGES * settings.kafka_wire_max_bytes
+    return {"max_partition_fetch_bytes": partition,
+            "fetch_max_bytes": _FETCH_PARTITIONS * partition}
+
 
 class KafkaUnavailable(RuntimeError):
     """The configured broker cannot be reached."""
@@ -39,13 +57,16 @@ def admin(settings: Settings, timeout_s: float = 10.0) -> KafkaAdminClient:
 
 
 def producer(settings: Settings, **overrides: object) -> KafkaProducer:
-    """A producer for at-least-once delivery: acks from all in-sync replicas, retries."""
+    """A producer for at-least-once delivery: acks from all in-sync replicas, retries.
+
+    Linger is ``settings.producer_linger_ms`` (short: paced sends stay prompt); bulk
+    publishers pass ``linger_ms``/``batch_size`` overrides from the bulk settings."""
     config: dict[str, object] = dict(
         bootstrap_servers=bootstrap_list(settings),
         client_id=f"{settings.namespace}-producer",
         acks="all",
-        linger_ms=5,
-        batch_size=256 * 1024,
+        linger_ms=settings.producer_linger_ms,
+        batch_size=PRODUCER_BATCH_BYTES,
         max_request_size=settings.kafka_wire_max_bytes,
         retries=10,
     )

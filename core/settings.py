@@ -1,17 +1,26 @@
 """One frozen settings object per process, read once from ``LEADLOOM_*`` and ``.env``.
 
 Defaults give the embedded setup (local broker on 127.0.0.1:9092, embedded ClickHouse
-under ``data_dir``); nothing needs configuring for the demo or the tests.
+under ``data_dir``); nothing needs configuring for the demo or the tests. Every field is
+one ``LEADLOOM_<FIELD>`` variable, documented in README.md ("Configuration"; a unit test
+keeps the two in step). Size and partition defaults come from ``schemas.registry``.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schemas.registry import TopicNames
+from schemas.registry import KAFKA_WIRE_MAX_BYTES, MAX_EVENT_BYTES, TopicNames
+
+ENV_PREFIX = "LEADLOOM_"
+ENV_FILE = ".env"
+MASK = "**********"  # what pydantic shows for a SecretStr, used for every masked value
 
 
 def _default_cache_dir() -> Path:
@@ -22,7 +31,7 @@ class Settings(BaseSettings):
     """Process-wide configuration. Frozen: pass it down, never mutate it."""
 
     model_config = SettingsConfigDict(
-        env_prefix="LEADLOOM_", env_file=".env", extra="ignore", frozen=True
+        env_prefix=ENV_PREFIX, env_file=ENV_FILE, extra="ignore", frozen=True
     )
 
     kafka_bootstrap: str = Field(
@@ -37,14 +46,18 @@ class Settings(BaseSettings):
     clickhouse_dsn: str = Field(
         "", description="chdb:///path (embedded, default under data_dir) or http(s)://host:port"
     )
-    clickhouse_database: str = "leadloom"
+    clickhouse_database: str = Field("leadloom", description="database of every table")
     clickhouse_cluster: str = Field(
         "", description="server only: run migrations ON CLUSTER with replicated engines"
     )
-    clickhouse_password: SecretStr = SecretStr("")
-    cache_dir: Path = Field(default_factory=_default_cache_dir)
-    kafka_version: str = "4.1.2"
-    log_level: str = "WARNING"
+    clickhouse_password: SecretStr = Field(
+        SecretStr(""), description="ClickHouse server password (else the DSN's); always masked"
+    )
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir, description="Kafka jars resolved from Maven Central"
+    )
+    kafka_version: str = Field("4.1.2", description="Kafka release run by 'leadloom infra up'")
+    log_level: str = Field("WARNING", description="Python log level of every process")
     sink_batch_max: int = Field(20_000, ge=1, description="rows per insert at most")
     worker_batch_max: int = Field(
         2000, ge=1, description="messages a stream worker agent takes per batch at most"
@@ -56,10 +69,21 @@ class Settings(BaseSettings):
     producer_linger_ms: int = Field(
         5, ge=0, description="linger of the command's producers (paced publishing)"
     )
+    bulk_linger_ms: int = Field(
+        100, ge=0,
+        description="linger of unthrottled bulk publishing (simulate, bench): fewer, fuller"
+        " requests, fewer wake-ups of kafka-python's pure-Python sender thread",
+    )
+    bulk_batch_bytes: int = Field(
+        1024 * 1024, ge=16 * 1024,
+        description="per-partition batch size of bulk publishing (producers otherwise 256 KiB)",
+    )
     sink_linger_ms: int = Field(200, ge=0, description="max wait before flushing a batch")
-    max_message_bytes: int = Field(64 * 1024, ge=1024, description="larger events dead-letter")
+    max_message_bytes: int = Field(
+        MAX_EVENT_BYTES, ge=1024, description="larger events dead-letter as 'oversized'"
+    )
     kafka_wire_max_bytes: int = Field(
-        4 * 1024 * 1024, ge=1024 * 1024,
+        KAFKA_WIRE_MAX_BYTES, ge=1024 * 1024,
         description="largest Kafka message anywhere: the local brokers' message.max.bytes and"
         " every producer's max_request_size (oversized events must reach the workers)",
     )
@@ -88,8 +112,57 @@ class Settings(BaseSettings):
         return f"{self.namespace}-sink"
 
     def dump(self) -> dict[str, object]:
-        """Settings for logs and ``--help``: secrets stay masked."""
-        return self.model_dump(mode="json")
+        """Every setting by field name, JSON-ready, for logs and ``leadloom config``.
+
+        Secrets stay masked: ``clickhouse_password`` and any password (or token) embedded
+        in ``clickhouse_dsn``. Never pass the result to a child process (see
+        :func:`settings_env`)."""
+        values = self.model_dump(mode="json")
+        values["clickhouse_password"] = MASK if self.clickhouse_password else ""
+        values["clickhouse_dsn"] = mask_dsn(self.clickhouse_dsn)
+        return values
+
+    def sources(self) -> dict[str, str]:
+        """Where each setting came from: "env" (a ``LEADLOOM_*`` variable), ".env" (the
+        file in the working directory), "code" (passed to the constructor) or "default".
+        Process environment wins over ``.env``, as it does when the settings are read."""
+        env = {k.upper() for k in os.environ}
+        dotenv = ({k.upper() for k in dotenv_values(ENV_FILE)}
+                  if Path(ENV_FILE).is_file() else set())
+        found = {}
+        for name in type(self).model_fields:
+            var = f"{ENV_PREFIX}{name.upper()}"
+            found[name] = ("env" if var in env else ".env" if var in dotenv
+                           else "code" if name in self.model_fields_set else "default")
+        return found
+
+
+_SECRET_PARAMS = frozenset({"password", "pass", "pwd", "secret", "token", "access_token",
+                            "api_key", "key"})
+
+
+def mask_dsn(dsn: str) -> str:
+    """``dsn`` with the password of its user info and any secret-looking query parameter
+    (``password=``, ``token=``...) replaced by the mask, the rest as written; anything
+    unparsable is masked whole rather than risk showing a secret."""
+    if not dsn:
+        return dsn
+    try:
+        parts = urlsplit(dsn)
+        masked = dsn
+        if parts.password is not None:
+            userinfo, _, hostport = parts.netloc.rpartition("@")
+            user = userinfo.split(":", 1)[0]
+            masked = masked.replace(parts.netloc, f"{user}:{MASK}@{hostport}", 1)
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        if any(k.lower() in _SECRET_PARAMS for k, _ in pairs):
+            query = urlencode(
+                [(k, MASK if k.lower() in _SECRET_PARAMS else v) for k, v in pairs], safe="*"
+            )
+            masked = masked.replace(f"?{parts.query}", f"?{query}", 1)
+        return masked
+    except ValueError:
+        return MASK
 
 
 def load_settings(**overrides: object) -> Settings:

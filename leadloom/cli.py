@@ -137,6 +137,17 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     return run_bench(settings, args, progress=progress, emit_json=emit_json)
 
 
+def _config(args: argparse.Namespace, settings: Settings) -> int:
+    from leadloom.commands.config import effective_config, render
+
+    config = effective_config(settings)
+    if args.json:
+        emit_json(config)
+    else:
+        print(render(config))
+    return 0
+
+
 def _resolve(args: argparse.Namespace, settings: Settings) -> int:
     from leadloom.commands.resolve import resolve_lines, warn_stderr
 
@@ -243,6 +254,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="identity records in the fair (--unique-buyers)")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=_bench)
+
+    config = sub.add_parser(
+        "config", help="the effective configuration (LEADLOOM_* settings, derived names)",
+        description="Prints every setting with its LEADLOOM_* variable and source (env, .env,"
+        " default), then the derived values: resolved ClickHouse DSN, Faust app id, sink"
+        " group, topics with partitions and keys. Passwords are masked.",
+    )
+    config.add_argument("--json", action="store_true")
+    config.set_defaults(handler=_config)
 
     resolve = sub.add_parser(
         "resolve",

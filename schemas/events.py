@@ -10,11 +10,29 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 SCHEMA_VERSION: Literal[1] = 1
+
+
+class EventType(StrEnum):
+    """The event types, spelled once: each names one raw topic (``schemas.registry``) and one
+    ClickHouse table. Members are ``str``: they compare, hash, format and serialise (orjson,
+    json) as their value, so ``"booth_scan" == EventType.BOOTH_SCAN``."""
+
+    BUYER_REGISTRATION = "buyer_registration"
+    BOOTH_SCAN = "booth_scan"
+    ONLINE_INQUIRY = "online_inquiry"
+    PROCUREMENT_STEP = "procurement_step"
+    SUPPLIER_PROFILE = "supplier_profile"
+
+    def __repr__(self) -> str:
+        # Validation errors quote the expected literal with repr(): keep them reading
+        # "Input should be 'booth_scan'", as before the enum (dead-letter details show them).
+        return repr(self.value)
 
 # Every value the schema accepts must fit its ClickHouse column and every later
 # computation (minutes, JSON, sums), so the bounds are the columns' and a bit tighter:
@@ -153,27 +171,27 @@ def _utc(value: datetime, name: str) -> datetime:
 
 
 class RegistrationEvent(_Envelope):
-    event_type: Literal["buyer_registration"]
+    event_type: Literal[EventType.BUYER_REGISTRATION]
     payload: BuyerRegistration
 
 
 class ScanEvent(_Envelope):
-    event_type: Literal["booth_scan"]
+    event_type: Literal[EventType.BOOTH_SCAN]
     payload: BoothScan
 
 
 class InquiryEvent(_Envelope):
-    event_type: Literal["online_inquiry"]
+    event_type: Literal[EventType.ONLINE_INQUIRY]
     payload: OnlineInquiry
 
 
 class ProcurementEvent(_Envelope):
-    event_type: Literal["procurement_step"]
+    event_type: Literal[EventType.PROCUREMENT_STEP]
     payload: ProcurementStep
 
 
 class ProfileEvent(_Envelope):
-    event_type: Literal["supplier_profile"]
+    event_type: Literal[EventType.SUPPLIER_PROFILE]
     payload: SupplierProfile
 
 
@@ -184,10 +202,10 @@ Event = Annotated[
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 EVENT_CLASSES: dict[str, type[_Envelope]] = {
-    "buyer_registration": RegistrationEvent,
-    "booth_scan": ScanEvent,
-    "online_inquiry": InquiryEvent,
-    "procurement_step": ProcurementEvent,
-    "supplier_profile": ProfileEvent,
+    EventType.BUYER_REGISTRATION: RegistrationEvent,
+    EventType.BOOTH_SCAN: ScanEvent,
+    EventType.ONLINE_INQUIRY: InquiryEvent,
+    EventType.PROCUREMENT_STEP: ProcurementEvent,
+    EventType.SUPPLIER_PROFILE: ProfileEvent,
 }
-EVENT_TYPES = tuple(EVENT_CLASSES)
+EVENT_TYPES: tuple[EventType, ...] = tuple(EventType)

@@ -1,27 +1,141 @@
-"""The single registry of topics, event types and ClickHouse tables.
+"""The single registry of topics, event types, keys, limits and ClickHouse tables.
 
 Every topic, table and event-type name is spelled here once and imported
 elsewhere. Topic names are ``<namespace>.<suffix>`` so that test runs and
 benchmarks can live side by side on one broker; the Faust app id is
 ``<namespace>-streams`` and is schema too (it names changelog topics).
+
+The registry also decides how every topic is keyed (:class:`MessageKey`): producers
+compute a raw event's key with :func:`key_of`, never by hand, and each derived topic
+declares the key its stream worker really sends with (checked against the workers'
+output by ``tests/integration/test_topic_keys.py``).
 """
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
+from schemas.events import EventType
+
+# Every topic of the pipeline has this many partitions: the unit of parallelism of the
+# stream workers (at most this many worker processes share the work) and of the Faust
+# tables' changelogs. Changing it for existing topics is a migration (keys move).
 RAW_PARTITIONS = 6
+
+# -- size limits (bytes): the defaults of core.settings.Settings, and the simulator's --------
+# An event larger than this is dead-lettered as "oversized" (Settings.max_message_bytes).
+# A chosen bound, not a Kafka one: valid events are at most a few KiB (the schema caps
+# every text field), so 64 KiB is ample headroom while keeping rows and batches small.
+MAX_EVENT_BYTES = 64 * 1024
+# The largest Kafka message anywhere (Settings.kafka_wire_max_bytes): the local brokers'
+# message.max.bytes, every producer's max_request_size and the floor of every consumer's
+# fetch sizes. Above MAX_EVENT_BYTES by far on purpose: an oversized event must still
+# reach the workers to become a dead letter, and the workers' newline-joined output
+# blocks (up to worker_batch_max rows) must fit too.
+KAFKA_WIRE_MAX_BYTES = 4 * 1024 * 1024
+
+
+class KeyRule(StrEnum):
+    """How the records of a topic are keyed and partitioned."""
+
+    FIELD = "field"  # key = the first of ``fields`` the record has; murmur2(key) partitions
+    NONE = "none"  # no key: the producer spreads the records over the partitions
+    PARTITION = "partition"  # no key, an explicit partition: crc32(first field) % partitions
+
+
+@dataclass(frozen=True)
+class MessageKey:
+    """A topic's key declaration: a rule and the fields it reads, in order of preference.
+
+    Fields are looked up in the record's ``payload`` object first, then at its top level
+    (the envelope of a raw event, or the row of a derived topic). A field counts when its
+    value is a non-empty string or an integer; the next field is the fallback.
+    """
+
+    rule: KeyRule
+    fields: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        if self.rule is KeyRule.NONE:
+            return "none"
+        chain = ", else ".join(self.fields)
+        return f"crc32({chain}) % partitions" if self.rule is KeyRule.PARTITION else chain
+
+    def value(self, record: Mapping[str, object]) -> str | None:
+        """The first of ``fields`` that ``record`` has, as text; None if it has none."""
+        payload = record.get("payload")
+        for name in self.fields:
+            for source in (payload, record):
+                if isinstance(source, Mapping):
+                    found = _key_text(source.get(name))
+                    if found is not None:
+                        return found
+        return None
+
+    def key(self, record: Mapping[str, object]) -> bytes | None:
+        """The message key of ``record`` (UTF-8), or None: sent without a key."""
+        if self.rule is not KeyRule.FIELD:
+            return None
+        text = self.value(record)
+        return None if text is None else text.encode("utf-8")
+
+    def partition(self, record: Mapping[str, object], partitions: int) -> int | None:
+        """The explicit partition of ``record`` (rule PARTITION), else None: the producer's
+        partitioner decides (murmur2 of the key for kafka-python and the Java client)."""
+        if self.rule is not KeyRule.PARTITION:
+            return None
+        text = self.value(record)
+        return None if text is None else crc32_partition(text, partitions)
+
+
+def _key_text(value: object) -> str | None:
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def keyed_by(*fields: str) -> MessageKey:
+    """Keyed by the first of ``fields`` the record has (later ones are fallbacks)."""
+    return MessageKey(KeyRule.FIELD, fields)
+
+
+def partitioned_by(*fields: str) -> MessageKey:
+    """Sent without a key to partition ``crc32(first field present) % partitions``."""
+    return MessageKey(KeyRule.PARTITION, fields)
+
+
+UNKEYED = MessageKey(KeyRule.NONE)
+
+
+def crc32_partition(text: str, partitions: int) -> int:
+    """The project's own partitioner (zlib CRC32 of the UTF-8 text), the same in every
+    client; see LEAD_CONTRIBUTIONS for why it exists."""
+    return zlib.crc32(text.encode("utf-8")) % partitions
 
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """One Kafka topic: what it carries, how it is keyed, where its bad input goes."""
+    """One Kafka topic: what it carries, how it is keyed, where its bad input goes.
+
+    ``value_schema`` is the :class:`EventType` of a raw topic (one JSON event per record)
+    and a description for a derived topic.
+    """
 
     suffix: str
     partitions: int
-    message_key: str
+    key: MessageKey
     value_schema: str
     dead_letter: str | None  # suffix of the dead-letter topic, None for derived topics
+
+    @property
+    def event_type(self) -> EventType | None:
+        """The event type a raw topic carries; None for a derived topic."""
+        return self.value_schema if isinstance(self.value_schema, EventType) else None
 
 
 @dataclass(frozen=True)
@@ -43,53 +157,67 @@ ORIGIN_HEADER = "leadloom-origin"
 
 # Raw topics are keyed by the badge id where the event has one, so that one buyer's
 # scans stay ordered on one partition and a scanner's resend (same event_id, same
-# badge) lands on the partition that already saw it.
+# badge) lands on the partition that already saw it. An event without its key field
+# (malformed input, still published so that it dead-letters) falls back to its event id,
+# and one without either goes unkeyed. Inquiries have no badge (a web form): event id.
 RAW_REGISTRATIONS = TopicSpec(
-    "raw.registrations", RAW_PARTITIONS, "badge_id", "buyer_registration", DEAD_LETTERS_SUFFIX
+    "raw.registrations", RAW_PARTITIONS, keyed_by("badge_id", "event_id"),
+    EventType.BUYER_REGISTRATION, DEAD_LETTERS_SUFFIX,
 )
-RAW_SCANS = TopicSpec("raw.scans", RAW_PARTITIONS, "badge_id", "booth_scan", DEAD_LETTERS_SUFFIX)
+RAW_SCANS = TopicSpec(
+    "raw.scans", RAW_PARTITIONS, keyed_by("badge_id", "event_id"), EventType.BOOTH_SCAN,
+    DEAD_LETTERS_SUFFIX,
+)
 RAW_INQUIRIES = TopicSpec(
-    "raw.inquiries", RAW_PARTITIONS, "event_id", "online_inquiry", DEAD_LETTERS_SUFFIX
+    "raw.inquiries", RAW_PARTITIONS, keyed_by("event_id"), EventType.ONLINE_INQUIRY,
+    DEAD_LETTERS_SUFFIX,
 )
 RAW_PROCUREMENT = TopicSpec(
-    "raw.procurement", RAW_PARTITIONS, "buyer_ref", "procurement_step", DEAD_LETTERS_SUFFIX
+    "raw.procurement", RAW_PARTITIONS, keyed_by("buyer_ref", "event_id"),
+    EventType.PROCUREMENT_STEP, DEAD_LETTERS_SUFFIX,
 )
 RAW_PROFILES = TopicSpec(
-    "raw.profiles", RAW_PARTITIONS, "exhibitor_id", "supplier_profile", DEAD_LETTERS_SUFFIX
+    "raw.profiles", RAW_PARTITIONS, keyed_by("exhibitor_id", "event_id"),
+    EventType.SUPPLIER_PROFILE, DEAD_LETTERS_SUFFIX,
 )
+# Derived topics carry newline-joined blocks of rows (one record per table per worker
+# batch), so most are sent without a key: nothing downstream depends on their partition
+# (the sink deduplicates on the rows' own keys).
 VALID_EVENTS = TopicSpec(
-    "events.valid", RAW_PARTITIONS, "event_id", "row of a raw event table (JSON)", None
+    "events.valid", RAW_PARTITIONS, UNKEYED, "rows of a raw event table (JSON lines; header "
+    "'table' names which)", None
 )
 # Leads are aggregated after a repartition by the project's own hash (the badge, else the
 # event id): raw partitions depend on whichever partitioner a producer used (librdkafka's
 # CRC32 and the Java client's murmur2 send one badge to different partitions), so counts
 # that relied on "one badge, one raw partition" were exact only for one kind of client.
 LEAD_CONTRIBUTIONS = TopicSpec(
-    "leads.contributions", RAW_PARTITIONS, "crc32 of badge id, else event id (explicit)",
-    "one lead contribution per line (JSON: event_id, cluster_id, minute, topic, kind, "
-    "badge_id)", None
+    "leads.contributions", RAW_PARTITIONS, partitioned_by("badge_id", "event_id"),
+    "lead contributions (JSON lines: event_id, cluster_id, minute, topic, kind, badge_id)",
+    None
 )
 LEADS_MINUTE = TopicSpec(
-    "leads.minute", RAW_PARTITIONS, "state key", "row of leads_minute_parts (JSON)", None
+    "leads.minute", RAW_PARTITIONS, UNKEYED, "rows of leads_minute_parts (JSON lines)", None
 )
 DEAD_LETTERS = TopicSpec(
-    DEAD_LETTERS_SUFFIX, RAW_PARTITIONS, "source topic", "row of dead_letters (JSON)", None
+    DEAD_LETTERS_SUFFIX, RAW_PARTITIONS, UNKEYED, "rows of dead_letters (JSON lines)", None
 )
 # Identity is resolved per fair: every buyer-bearing event of one fair goes to one
 # partition of identity.records (keyed by fair_id), so all its identifiers meet in one
 # ordered log, whichever raw partition they came from (ARCHITECTURE.md, "Buyer identity").
 IDENTITY_RECORDS = TopicSpec(
-    "identity.records", RAW_PARTITIONS, "fair_id", "identity record per buyer event (JSON)", None
+    "identity.records", RAW_PARTITIONS, keyed_by("fair_id"),
+    "identity records of one fair (JSON lines)", None
 )
 BUYER_EVENTS = TopicSpec(
-    "buyers.events", RAW_PARTITIONS, "fair_id", "row of buyer_events (JSON)", None
+    "buyers.events", RAW_PARTITIONS, UNKEYED, "rows of buyer_events (JSON lines)", None
 )
 BUYER_MERGES = TopicSpec(
-    "buyers.merges", RAW_PARTITIONS, "fair_id", "row of buyer_merges (JSON)", None
+    "buyers.merges", RAW_PARTITIONS, UNKEYED, "rows of buyer_merges (JSON lines)", None
 )
 BUYER_STATE = TopicSpec(
-    "buyers.state", RAW_PARTITIONS, "fair_id",
-    "row of buyers or buyer_aliases (JSON; header 'table' names which)", None
+    "buyers.state", RAW_PARTITIONS, UNKEYED,
+    "rows of buyers or buyer_aliases (JSON lines; header 'table' names which)", None
 )
 
 RAW_TOPICS: tuple[TopicSpec, ...] = (
@@ -106,6 +234,21 @@ SINK_TOPICS: tuple[TopicSpec, ...] = (
 ALL_TOPICS: tuple[TopicSpec, ...] = RAW_TOPICS + DERIVED_TOPICS
 
 RAW_TOPIC_BY_EVENT_TYPE: dict[str, TopicSpec] = {t.value_schema: t for t in RAW_TOPICS}
+# The key of an event whose type names no raw topic (malformed input): its event id.
+_UNKNOWN_TYPE_KEY = keyed_by("event_id")
+
+
+def key_of(event: Mapping[str, object]) -> bytes | None:
+    """The message key of a raw event (a decoded JSON object), as its topic declares.
+
+    The key field is read from ``payload`` first, then from the envelope; without it (or
+    with an ``event_type`` that names no raw topic) the key is the ``event_id``, and
+    without that too the event goes unkeyed (None). Never raises: malformed events are
+    published all the same, to become dead letters downstream.
+    """
+    event_type = event.get("event_type")
+    spec = RAW_TOPIC_BY_EVENT_TYPE.get(event_type) if isinstance(event_type, str) else None
+    return (spec.key if spec is not None else _UNKNOWN_TYPE_KEY).key(event)
 
 # Faust state: names are schema (they become changelog topic names).
 LEADS_STATE_TABLE = "leads_minute_state"
@@ -241,11 +384,11 @@ SCHEMA_MIGRATIONS = TableSpec(
 )
 
 TABLE_BY_EVENT_TYPE: dict[str, TableSpec] = {
-    "buyer_registration": REGISTRATIONS,
-    "booth_scan": SCANS,
-    "online_inquiry": INQUIRIES,
-    "procurement_step": PROCUREMENT_STEPS,
-    "supplier_profile": SUPPLIER_PROFILES,
+    EventType.BUYER_REGISTRATION: REGISTRATIONS,
+    EventType.BOOTH_SCAN: SCANS,
+    EventType.ONLINE_INQUIRY: INQUIRIES,
+    EventType.PROCUREMENT_STEP: PROCUREMENT_STEPS,
+    EventType.SUPPLIER_PROFILE: SUPPLIER_PROFILES,
 }
 EVENT_TABLES: tuple[TableSpec, ...] = tuple(TABLE_BY_EVENT_TYPE.values())
 ALL_TABLES: tuple[TableSpec, ...] = EVENT_TABLES + (

@@ -20,12 +20,12 @@ from datetime import UTC, datetime
 
 from kafka import KafkaConsumer
 
-from core.kafka import bootstrap_list
+from core.kafka import bootstrap_list, fetch_sizes
 from core.settings import Settings
 from leadloom.commands.session import pipeline_session
 from leadloom.pipeline import Pipeline, peak_rss_mb
-from producers.publish import publish
-from producers.simulator import simulate_fair
+from producers.simulator import SimulationParams, simulate_fair
+from producers.simulator.publish import publish
 from schemas.registry import EVENT_TABLES, RAW_TOPICS
 
 
@@ -57,12 +57,13 @@ def _measure(pipeline: Pipeline, settings: Settings, args: argparse.Namespace,
     assert pipeline.store is not None
     query, db = pipeline.store.query, settings.clickhouse_database
 
+    params = SimulationParams(max_message_bytes=settings.max_message_bytes)
     progress("warm-up")
-    warm_up = simulate_fair(300, seed=1).messages
+    warm_up = simulate_fair(300, seed=1, params=params).messages
     publish(warm_up, settings)
     _wait(pipeline, 300, "warm-up")
 
-    day = simulate_fair(args.events, seed=2).messages
+    day = simulate_fair(args.events, seed=2, params=params).messages
     progress(f"throughput: publishing {len(day)} messages")
     t0 = time.time()
     publish(day, settings)
@@ -74,7 +75,8 @@ def _measure(pipeline: Pipeline, settings: Settings, args: argparse.Namespace,
 
     n_latency = int(args.rate * args.latency_seconds)
     progress(f"latency: {n_latency} events at {args.rate:.0f}/s")
-    probe = [m for m in simulate_fair(n_latency, seed=3).messages if m.kind == "valid"]
+    probe = [m for m in simulate_fair(n_latency, seed=3, params=params).messages
+             if m.kind == "valid"]
     lat_start = datetime.now(UTC)
     publish(probe[:n_latency], settings, rate=args.rate, restamp_now=True)
     _wait(pipeline, 600, "latency run")
@@ -134,7 +136,7 @@ def _bare_consumer_rate(settings: Settings, expected: int) -> float:
     consumer = KafkaConsumer(
         *topics, bootstrap_servers=bootstrap_list(settings), group_id=None,
         auto_offset_reset="earliest", enable_auto_commit=False,
-        fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024,
+        **fetch_sizes(settings),
     )
     try:
         seen, started = 0, time.monotonic()

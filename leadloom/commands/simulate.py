@@ -8,8 +8,8 @@ from pathlib import Path
 
 from core.kafka import ensure_topics
 from core.settings import Settings
-from producers.publish import publish
-from producers.simulator import simulate_fair, write_ground_truth
+from producers.simulator import SimulationParams, simulate_fair, write_ground_truth
+from producers.simulator.publish import publish
 
 
 def simulate_and_publish(
@@ -24,7 +24,9 @@ def simulate_and_publish(
     """Generate ``events`` distinct valid events (plus resends and malformed messages),
     write the ground truth, publish everything; return the figures of the run."""
     started = time.monotonic()
-    sim = simulate_fair(events, seed)
+    # Oversized messages must be oversized for the configured stream limit.
+    sim = simulate_fair(events, seed,
+                        params=SimulationParams(max_message_bytes=settings.max_message_bytes))
     truth = sim.ground_truth
     path = Path(truth_path) if truth_path else settings.data_dir / "ground_truth.json"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,6 @@ def _pick(rng: random.Random, items: Sequence, cum: list[float]):
 @dataclass
 class Pending:
     event_type: str
-    key: bytes
     doc: dict
     occurred: int
     received: int
@@ -113,7 +112,7 @@ class BuyerDay:
         items = self._plan()[:budget]
         rec, rng, p = self.rec, self.rng, self.p
         for it in items:
-            row = rec.valid(it.event_type, it.key, it.doc, it.occurred, it.received,
+            row = rec.valid(it.event_type, it.doc, it.occurred, it.received,
                             buyer=it.buyer, cluster=it.cluster, badge=it.badge, tags=it.tags)
             if it.event_type == SCAN:
                 if it.late:
@@ -207,7 +206,7 @@ class BuyerDay:
             source = {"channel": rng.choice(("web", "wechat"))}
         received = t + self._delay()
         doc = self._doc(REGISTRATION, t, received, source, payload)
-        return Pending(REGISTRATION, badge.encode(), doc, t, received, b.id, tags=tags)
+        return Pending(REGISTRATION, doc, t, received, b.id, tags=tags)
 
     def _scan(self, b: Buyer, badge: str, booth: Booth, t: int, visit: _Visit) -> Pending:
         rng, p = self.rng, self.p
@@ -236,7 +235,7 @@ class BuyerDay:
         if booth.exhibitor_id not in visit.engaged:
             visit.engaged[booth.exhibitor_id] = (t, self.lift.get(rating, 1.0), False)
         doc = self._doc(SCAN, t, received, {"channel": "scanner", "device_id": device}, payload)
-        return Pending(SCAN, badge.encode(), doc, t, received, b.id, booth.cluster_id, badge,
+        return Pending(SCAN, doc, t, received, b.id, booth.cluster_id, badge,
                        late=late)
 
     def _inquiry(self, b: Buyer, t: int, visit: _Visit) -> Pending:
@@ -262,7 +261,7 @@ class BuyerDay:
         # the exhibitor named, or the one the matchmaking system recommends, follows up
         follow_up = t if mode != "cluster" else t + rng.randint(600_000, 7_200_000)
         visit.engaged[booth.exhibitor_id] = (follow_up, 1.0, True)
-        return Pending(INQUIRY, doc["event_id"].encode(), doc, t, received, b.id, cluster.id,
+        return Pending(INQUIRY, doc, t, received, b.id, cluster.id,
                        tags=tags)
 
     def _procurement(self, b: Buyer, exhibitor: str, t0: int, lift: float, matched: bool,
@@ -292,7 +291,7 @@ class BuyerDay:
                       "device_id": "matchmaking" if matched else "crm-sync"}
             received = t + self._delay()
             doc = self._doc(PROCUREMENT, t, received, source, payload)
-            out.append(Pending(PROCUREMENT, buyer_ref.encode(), doc, t, received, b.id,
+            out.append(Pending(PROCUREMENT, doc, t, received, b.id,
                                booth.cluster_id))
         return out
 

@@ -29,6 +29,7 @@ from producers.simulator.recorder import PROFILE, VALID, OutgoingMessage, Record
 from schemas.deadletter import Reason
 from schemas.events import EVENT_TYPES
 from schemas.reference import CLUSTERS, CLUSTERS_BY_ID, booth_roster
+from schemas.registry import key_of
 
 __all__ = [
     "OutgoingMessage", "Simulation", "SimulationParams", "restamp", "simulate_fair",
@@ -101,7 +102,7 @@ def _profiles(rng: random.Random, p: SimulationParams, clock: FairClock, rec: Re
         received = occurred + rng.randint(50, 3000)
         doc = BuyerDay.envelope(new_id(), PROFILE, fair_id, occurred, received,
                                 {"channel": "web"}, payload)
-        rec.valid(PROFILE, booth.exhibitor_id.encode(), doc, occurred, received)
+        rec.valid(PROFILE, doc, occurred, received)
     return categories
 
 
@@ -118,8 +119,11 @@ def _add_malformed(rng: random.Random, p: SimulationParams, rec: Recorder, new_i
         reason, row = _malformed_base(rng, rec, wanted)
         publish_ms, _, base = rec.rows[row]
         event_id = new_id()
-        topic, value = bad.build(rng, reason, orjson.loads(base.value), event_id, sizes)
-        key = event_id.encode() if topic == "online_inquiry" else base.key
+        base_doc = orjson.loads(base.value)
+        topic, value = bad.build(rng, reason, base_doc, event_id, sizes)
+        # The key its producer would give it on that topic: what the registry says, from
+        # the fields of the event it was broken from (the bytes may no longer parse).
+        key = key_of({**base_doc, "event_id": event_id, "event_type": topic})
         rec.bad(topic, key, value, publish_ms + rng.randint(200, 30_000), reason,
                 None if reason in _NO_EVENT_ID else event_id)
 
@@ -168,7 +172,7 @@ def _finish(rec: Recorder, p: SimulationParams, seed: int, events: int, fair_id:
         "late_events": len(rec.late_ids),
         "late_event_ids": rec.late_ids,
         "expected_valid_events": valid,
-        "expected_by_type": {t: rec.by_type.get(t, 0) for t in EVENT_TYPES},
+        "expected_by_type": {t.value: rec.by_type.get(t, 0) for t in EVENT_TYPES},
         "expected_by_cluster": {
             c.id: {"scans": rec.by_cluster[c.id][0], "inquiries": rec.by_cluster[c.id][1],
                    "procurement_steps": rec.by_cluster[c.id][2],

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from schemas.registry import MAX_EVENT_BYTES
+
 Peak = tuple[float, float, float]  # (local hour of the centre, spread in hours, height)
 
 
@@ -92,7 +94,9 @@ class SimulationParams:
         ("unknown_cluster", 0.07), ("unknown_booth", 0.11), ("unknown_exhibitor", 0.07),
     )
     oversized_bytes: tuple[int, int] = (80_000, 200_000)
-    max_message_bytes: int = 64 * 1024  # the stream's limit; oversized means above it
+    # The stream's limit (Settings.max_message_bytes, same default): oversized means above
+    # it. The commands pass the configured value in.
+    max_message_bytes: int = MAX_EVENT_BYTES
 
     # -- composition ----------------------------------------------------------------------
     events_per_profile: int = 5  # profiles = min(exhibitors in roster, events // this)

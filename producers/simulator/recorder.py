@@ -11,11 +11,17 @@ from dataclasses import dataclass
 import orjson
 
 from producers.simulator.clock import minute_key
+from schemas.events import EventType
 from schemas.reference import CLUSTERS
+from schemas.registry import key_of
 
 VALID, DUPLICATE, MALFORMED = "valid", "duplicate", "malformed"
+# Plain ``str`` values, not the enum members: they become dict keys of the ground truth,
+# which orjson serialises only when keys are exactly ``str``.
 SCAN, REGISTRATION, INQUIRY, PROCUREMENT, PROFILE = (
-    "booth_scan", "buyer_registration", "online_inquiry", "procurement_step", "supplier_profile"
+    EventType.BOOTH_SCAN.value, EventType.BUYER_REGISTRATION.value,
+    EventType.ONLINE_INQUIRY.value, EventType.PROCUREMENT_STEP.value,
+    EventType.SUPPLIER_PROFILE.value,
 )
 _COLUMN = {SCAN: 0, INQUIRY: 1, PROCUREMENT: 2}
 _CONTACT_KEYS = ("full_name", "company", "email", "phone", "wechat_id", "country", "province",
@@ -27,9 +33,9 @@ class OutgoingMessage:
     """One Kafka record to publish.
 
     ``event_type`` names the raw topic (a key of ``schemas.registry.RAW_TOPIC_BY_EVENT_TYPE``),
-    ``key`` is the registry's message key, ``value`` the exact bytes for the wire and
-    ``kind`` one of "valid", "duplicate" (same bytes as an earlier valid message) or
-    "malformed" (must end up as a dead letter).
+    ``key`` is the registry's message key (``schemas.registry.key_of``), ``value`` the
+    exact bytes for the wire and ``kind`` one of "valid", "duplicate" (same bytes as an
+    earlier valid message) or "malformed" (must end up as a dead letter).
     """
 
     event_type: str
@@ -61,12 +67,12 @@ class Recorder:
         self.rows.append((publish_ms, seq, msg))
         return seq
 
-    def valid(self, event_type: str, key: bytes | None, doc: dict, occurred_ms: int,
-              received_ms: int, *, buyer: str | None = None, cluster: str | None = None,
-              badge: str | None = None, tags: list[str] | None = None) -> int:
-        """Serialise and record one valid event; return its row index."""
+    def valid(self, event_type: str, doc: dict, occurred_ms: int, received_ms: int, *,
+              buyer: str | None = None, cluster: str | None = None, badge: str | None = None,
+              tags: list[str] | None = None) -> int:
+        """Serialise and record one valid event, keyed by the registry; return its row index."""
         value = bytes(memoryview(orjson.dumps(doc)))  # orjson keeps a 4 KiB buffer
-        msg = OutgoingMessage(event_type, key, value, VALID)
+        msg = OutgoingMessage(event_type, key_of(doc), value, VALID)
         row = self._add(received_ms, msg)
         self.rows_by_type.setdefault(event_type, []).append(row)
         self.by_type[event_type] = self.by_type.get(event_type, 0) + 1

@@ -8,9 +8,12 @@ from typing import Any
 
 import orjson
 
+from schemas.events import EventType
 from schemas.reference import booth_roster
 
 _ids = itertools.count(1)
+# Documents carry event types as plain strings (``EventType.X.value``), as decoded JSON
+# does: tests use them as dict keys that orjson serialises (it accepts only exact str keys).
 T0 = datetime(2026, 3, 26, 2, 15, 30, tzinfo=UTC)  # 10:15:30 in Shanghai
 
 
@@ -34,7 +37,7 @@ def scan(**payload: Any) -> dict[str, Any]:
     body = {"badge_id": "B-000001", "booth_id": booth.id, "scanner_device": "SCN-1",
             "method": "qr", "rating": "hot"}
     body.update(payload)
-    return envelope("booth_scan", body)
+    return envelope(EventType.BOOTH_SCAN.value, body)
 
 
 def inquiry(**payload: Any) -> dict[str, Any]:
@@ -42,7 +45,7 @@ def inquiry(**payload: Any) -> dict[str, Any]:
             "categories": ["fabric"], "quantity": 500, "budget": "12000.00",
             "channel": "web", "consent": True}
     body.update(payload)
-    return envelope("online_inquiry", body, source={"channel": "web"})
+    return envelope(EventType.ONLINE_INQUIRY.value, body, source={"channel": "web"})
 
 
 def procurement(**payload: Any) -> dict[str, Any]:
@@ -50,14 +53,14 @@ def procurement(**payload: Any) -> dict[str, Any]:
     body = {"step": "sample_request", "buyer_ref": "B-000001", "exhibitor_id": booth.exhibitor_id,
             "quantity": 20, "value": "800.00"}
     body.update(payload)
-    return envelope("procurement_step", body)
+    return envelope(EventType.PROCUREMENT_STEP.value, body)
 
 
 def registration(**payload: Any) -> dict[str, Any]:
     body = {"badge_id": "B-000001", "full_name": "Li Na", "email": "Li.Na@Example.com",
             "phone": "+86 138 0013 8000", "country": "CN", "consent": True}
     body.update(payload)
-    return envelope("buyer_registration", body, source={"channel": "kiosk"})
+    return envelope(EventType.BUYER_REGISTRATION.value, body, source={"channel": "kiosk"})
 
 
 def encode(doc: Any) -> bytes:

@@ -17,14 +17,16 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from core.kafka import bootstrap_list
+from core.kafka import bootstrap_list, fetch_sizes
 from core.settings import Settings
 from schemas.registry import RAW_TOPIC_BY_EVENT_TYPE
 from tests.reliability.traffic import Message
 
 MESSAGE_DELIMITER = b"\x1e\x1fLEADLOOM-MESSAGE\x1f\x1e"
 KEY_DELIMITER = b"\x1e\x1fLEADLOOM-KEY\x1f\x1e"
-LARGE = 900_000  # librdkafka refuses messages over message.max.bytes (default ~1 MB)
+# librdkafka refuses messages over its message.max.bytes (default 1,000,000 bytes): runs with
+# a value above this (less framing overhead) raise it to the pipeline's wire limit.
+LARGE = 900_000
 INSTALL_HINT = "install it: apt-get install -y kcat (./dev test does this when run as root)"
 
 
@@ -67,7 +69,7 @@ def command(settings: Settings, event_type: str, *, partitioner: str | None = No
     if null_values:
         args.append("-Z")  # an empty value goes as NULL (a tombstone)
     if large:
-        args += ["-X", f"message.max.bytes={8 * 1024 * 1024}"]
+        args += ["-X", f"message.max.bytes={settings.kafka_wire_max_bytes}"]
     return args
 
 
@@ -177,7 +179,7 @@ def read_back(settings: Settings, label_of: Callable[[bytes | None], str],
 
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap_list(settings), enable_auto_commit=False,
-        max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
+        **fetch_sizes(settings),
     )
     try:
         partitions = [TopicPartition(t, p)

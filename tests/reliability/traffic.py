@@ -15,13 +15,16 @@ from typing import Any
 
 import orjson
 
+from schemas import registry
 from schemas.deadletter import Reason
+from schemas.events import EventType
 from schemas.reference import booth_roster, booths_by_exhibitor, booths_by_id
-from schemas.registry import RAW_TOPIC_BY_EVENT_TYPE
 from tests.factories import events as f
 
 SCAN, REGISTRATION, INQUIRY, PROCUREMENT, PROFILE = (
-    "booth_scan", "buyer_registration", "online_inquiry", "procurement_step", "supplier_profile"
+    EventType.BOOTH_SCAN.value, EventType.BUYER_REGISTRATION.value,
+    EventType.ONLINE_INQUIRY.value, EventType.PROCUREMENT_STEP.value,
+    EventType.SUPPLIER_PROFILE.value,
 )
 # Which lead counter an event type feeds (ARCHITECTURE.md, leads_per_cluster_minute).
 LEAD_COUNTER = {SCAN: "scans", INQUIRY: "inquiries", PROCUREMENT: "procurement_steps"}
@@ -52,10 +55,9 @@ class Message:
 
 
 def key_of(doc: dict[str, Any]) -> bytes:
-    """The registry's message key of an event (badge, event id, buyer ref or exhibitor)."""
-    field_name = RAW_TOPIC_BY_EVENT_TYPE[doc["event_type"]].message_key
-    value = doc["payload"].get(field_name, doc.get(field_name))
-    return str(value).encode()
+    """The registry's message key of an event (badge, event id, buyer ref or exhibitor);
+    kcat frames a key for every message, so a document without one gets the empty key."""
+    return registry.key_of(doc) or b""
 
 
 def message(doc: dict[str, Any], *, key: bytes | None = None, kind: str = "valid",

@@ -15,7 +15,6 @@ from pydantic import ValidationError
 
 import core.kafka
 from core.settings import Settings
-from producers.publish import PublishError, publish
 from producers.simulator import (
     Simulation,
     SimulationParams,
@@ -23,6 +22,7 @@ from producers.simulator import (
     simulate_fair,
     write_ground_truth,
 )
+from producers.simulator.publish import PublishError, publish
 from schemas.deadletter import INPUT_REASONS, Reason
 from schemas.events import EVENT_ADAPTER, EVENT_CLASSES, EVENT_TYPES, BoothScan
 from schemas.reference import (
@@ -32,11 +32,11 @@ from schemas.reference import (
     booths_by_exhibitor,
     booths_by_id,
 )
-from schemas.registry import RAW_TOPIC_BY_EVENT_TYPE
+from schemas.registry import MAX_EVENT_BYTES, RAW_TOPIC_BY_EVENT_TYPE, key_of
 
 N = 3000
 SEED = 11
-MAX_BYTES = 64 * 1024
+MAX_BYTES = MAX_EVENT_BYTES  # the simulator's default limit is the stream's default
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -155,9 +155,9 @@ def test_valid_and_duplicate_messages_validate(sim: Simulation) -> None:
         assert classify(m.event_type, m.value) is None
         assert event.occurred_at.utcoffset() == timedelta(0)
         spec = RAW_TOPIC_BY_EVENT_TYPE[m.event_type]
-        key_field = spec.message_key
+        key_field = spec.key.fields[0]  # valid events all have their topic's key field
         source = event if key_field == "event_id" else event.payload
-        assert m.key == getattr(source, key_field).encode()
+        assert m.key == getattr(source, key_field).encode() == key_of(orjson.loads(m.value))
         if m.kind == "valid":
             assert event.event_id not in ids
             ids.add(event.event_id)
@@ -427,6 +427,29 @@ def test_publish_sends_everything_in_order(sim: Simulation, fake_kafka) -> None:
         assert topic == settings.topics.raw(m.event_type) and key == m.key and value == m.value
         assert partition == default.partition(topic, key, key, value, value, Cluster())
     assert producer.closed
+    assert producer.overrides == {"linger_ms": settings.bulk_linger_ms,
+                                  "batch_size": settings.bulk_batch_bytes}
+
+
+def test_the_simulator_s_oversized_follow_its_limit() -> None:
+    small = simulate_fair(400, 3, params=SimulationParams(max_message_bytes=2048,
+                                                          malformed_rate=0.05))
+    oversized = [m for d, m in zip(small.ground_truth["malformed"],
+                                   (small.messages[d["position"]]
+                                    for d in small.ground_truth["malformed"]), strict=True)
+                 if d["reason"] == Reason.OVERSIZED]
+    assert oversized and all(len(m.value) > 2048 for m in oversized)
+
+
+def test_malformed_messages_are_keyed_by_the_registry_from_what_they_were_broken_from(
+        sim: Simulation) -> None:
+    keys = Counter()
+    for d in sim.ground_truth["malformed"]:
+        m = sim.messages[d["position"]]
+        if d["event_id"] is not None and m.event_type == "online_inquiry":
+            assert m.key == d["event_id"].encode()  # inquiries: the event id
+        keys[m.key is not None] += 1
+    assert keys[True] == len(sim.ground_truth["malformed"])  # none goes unkeyed
 
 
 def test_publish_raises_on_failed_sends(sim: Simulation, fake_kafka) -> None:

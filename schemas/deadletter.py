@@ -24,9 +24,16 @@ class Reason(StrEnum):
     PROCESSING_ERROR = "processing_error"
     # The store refused the row itself (a refused insert is bisected down to its rows).
     STORE_REFUSED = "store_refused"
+    # An identity record (the stream's own line on the internal identity topic, see
+    # schemas/identity.py) that the resolver cannot read: a writer/reader mismatch or a
+    # corrupted message, never a user's input, so never raw-input reasons.
+    IDENTITY_BAD_JSON = "identity_bad_json"  # not UTF-8 or not parseable JSON
+    IDENTITY_INVALID = "identity_invalid"  # JSON that breaks the identity record schema
 
 
 # What a message can be rejected for on its own bytes (the simulator makes each of these);
-# the other reasons are faults met while processing or storing it.
-INPUT_REASONS = tuple(r for r in Reason if r not in (Reason.PROCESSING_ERROR,
-                                                    Reason.STORE_REFUSED))
+# the other reasons are faults met while processing or storing it, or identity records
+# (internal lines the workers wrote themselves).
+INPUT_REASONS = tuple(r for r in Reason if r not in (
+    Reason.PROCESSING_ERROR, Reason.STORE_REFUSED, Reason.IDENTITY_BAD_JSON,
+    Reason.IDENTITY_INVALID))

@@ -26,15 +26,13 @@ import asyncio
 import functools
 import logging
 import os
-import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import faust
 import orjson
-from faust.streams import _current_event
-from faust.types import EventT
+from faust.types import TP, EventT
 
 from core.kafka import bootstrap_list
 from core.settings import Settings
@@ -49,15 +47,15 @@ from schemas.registry import (
     RAW_TOPICS,
 )
 from streams.batch import RawMessage, aggregate_leads, chunk_rows, process_batch
-from streams.identity.stream import IdentityStreams, Outputs
-from streams.offsets import (
-    GuardedTransport,
-    heal_stuck,
-    learn_log_starts,
-    never_ack,
-    rewind,
-    scan_deliverable,
+from streams.faust_seam import guarded_consumer, install_guarded_transport, set_in_partition_of
+from streams.identity.ordering import (
+    Action,
+    decide,
+    needs_log_start,
+    next_offset_key,
 )
+from streams.identity.stream import IdentityStreams, Outputs
+from streams.offsets import heal_stuck, learn_log_starts, rewind, scan_deliverable
 from streams.rows import SourceRef, dead_letter_row
 from streams.validate import Rejected
 
@@ -66,25 +64,8 @@ log = logging.getLogger(__name__)
 AGENT_NAME = "validate-enrich-aggregate"
 LEADS_AGENT_NAME = "aggregate-leads"
 RESOLVE_AGENT_NAME = "resolve-buyers"
-NEXT_OFFSET_PREFIX = "@next-offset|"  # log-table key: next identity offset to apply
-BATCH_MAX = 2000
-BATCH_WITHIN_S = 0.05
 HEAL_INTERVAL_S = 5.0
 FAIL_STOP_EXIT_CODE = 70  # EX_SOFTWARE: the supervisor restarts the worker
-
-
-def _set_in_partition_of(table: faust.Table, event: EventT, key: str, value: dict) -> None:
-    """``table[key] = value`` with the changelog partition of ``event``.
-
-    Faust picks a table write's partition from the *current* event of the stream; in a
-    batch that is the last event, whose partition may differ. Each leads entry belongs to
-    one source partition (its key says which), so point Faust at an event of it.
-    """
-    token = _current_event.set(weakref.ref(event))
-    try:
-        table[key] = value
-    finally:
-        _current_event.reset(token)
 
 
 def _raw_messages(events: list[EventT]) -> list[RawMessage]:
@@ -129,7 +110,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_interval=0.5,
         stream_buffer_maxsize=8192,
         broker_max_poll_records=4000,
-        producer_linger_ms=5,
+        producer_linger_ms=settings.worker_linger_ms,
         producer_max_batch_size=512 * 1024,
         producer_max_request_size=settings.kafka_wire_max_bytes,
         consumer_max_fetch_size=8 * 1024 * 1024,
@@ -139,7 +120,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=2.0,
         datadir=str(settings.data_dir / "faust"),
     )
-    app.transport = GuardedTransport(app.conf.broker_consumer, app)
+    install_guarded_transport(app)
     event_type_of = {topics.name(spec): spec.value_schema for spec in RAW_TOPICS}
     raw = app.topic(*event_type_of, key_type=bytes, value_type=bytes,
                     key_serializer="raw", value_serializer="raw")
@@ -154,12 +135,13 @@ def create_app(settings: Settings) -> faust.App:
         LEADS_STATE_TABLE, default=None, partitions=RAW_PARTITIONS, key_type=str
     )
     max_bytes = settings.max_message_bytes
+    batch_max, within_s = _batching(settings)
 
     @app.agent(raw, name=AGENT_NAME)
     async def validate_enrich_aggregate(stream: faust.Stream) -> None:
         # take_events acks a batch only after this body has run, and Faust flushes the
         # producer before committing offsets: at least once, never ahead of the output.
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+        async for events in stream.take_events(batch_max, within=within_s):
             out = process_batch(_raw_messages(events), event_type_of, max_bytes,
                                 LEAD_CONTRIBUTIONS.partitions)
             async with _fail_stop(AGENT_NAME):
@@ -179,12 +161,13 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(contributions, name=LEADS_AGENT_NAME)
     async def aggregate_leads_per_minute(stream: faust.Stream) -> None:
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+        async for events in stream.take_events(batch_max, within=within_s):
             out = aggregate_leads(_raw_messages(events), leads_state.get)
             async with _fail_stop(LEADS_AGENT_NAME):
                 for key, update in out.state_updates.items():
-                    _set_in_partition_of(leads_state, events[update.owner_index], key,
-                                         update.state)
+                    # each leads entry belongs to one source partition (its key says which)
+                    set_in_partition_of(leads_state, events[update.owner_index], key,
+                                        update.state)
                 for block in chunk_rows(out.snapshots):
                     await leads_out.send(value=block)
                 for block in chunk_rows(out.dead_letters):
@@ -200,11 +183,16 @@ def create_app(settings: Settings) -> faust.App:
         # Commits stuck behind a hole (a message Faust dropped, a transaction marker, an
         # aborted record) for two checks in a row: the broker says which it is.
         nonlocal suspects
-        consumer = app.consumer
-        await learn_log_starts(consumer)  # type: ignore[arg-type]
-        suspects = await heal_stuck(consumer, suspects, guarded, probe)  # type: ignore[arg-type]
+        consumer = guarded_consumer(app)
+        await learn_log_starts(consumer)
+        suspects = await heal_stuck(consumer, suspects, guarded, probe)
 
     return app
+
+
+def _batching(settings: Settings) -> tuple[int, float]:
+    """The agents' ``take_events`` size and wait (s): ``LEADLOOM_WORKER_BATCH_*``."""
+    return settings.worker_batch_max, settings.worker_batch_within_ms / 1000
 
 
 def _add_resolver(app: faust.App, settings: Settings) -> None:
@@ -220,40 +208,45 @@ def _add_resolver(app: faust.App, settings: Settings) -> None:
         IDENTITY_LOG_TABLE, default=None, partitions=RAW_PARTITIONS, key_type=str
     )
     streams = IdentityStreams()
+    batch_max, within_s = _batching(settings)
 
     async def resolve_batch(events: list[EventT]) -> None:
         """One batch of identity messages: resolve in offset order, log, send."""
+        consumer = guarded_consumer(app)
         out = Outputs()
-        holes: dict = {}  # partition -> the offset to re-read from
+        skipped: dict[TP, tuple[Action, int | None]] = {}  # partition -> why, re-read from
         for event in events:
-            # Buyer ids depend on the order records are applied: apply a partition's
-            # messages strictly in offset order. Past a hole (Faust dropped a re-read
-            # message, streams/offsets.py) apply nothing and re-read from the commit.
+            # Buyer ids depend on the order records are applied (streams/identity/ordering.py):
+            # past a hole, apply nothing more of the partition and re-read from the hole.
             tp, offset = event.message.tp, event.message.offset
-            next_key = f"{NEXT_OFFSET_PREFIX}{tp.partition}"
-            expected = identity_log.get(next_key)
-            if expected is None and app.consumer._committed_offset.get(tp):
-                # Progress was committed but the log table has none of it: replay the
-                # identity topic from its start rather than resolve on a partial state.
-                expected = (await app.consumer.earliest_offsets(tp))[tp]
-            if tp in holes or (expected is not None and offset > expected):
-                holes.setdefault(tp, expected)
-                never_ack(app.consumer, event.message)  # type: ignore[arg-type]
+            if tp in skipped:
+                consumer.never_ack(event.message)
+                continue
+            next_key = next_offset_key(tp.partition)
+            logged_next = identity_log.get(next_key)
+            committed = bool(consumer.committed(tp))  # offset 0 committed: no progress
+            log_start = None
+            if needs_log_start(logged_next, committed):
+                log_start = (await consumer.earliest_offsets(tp))[tp]
+            decision = decide(offset, logged_next, committed, log_start)
+            if decision.action is not Action.APPLY:
+                skipped[tp] = (decision.action, decision.reread_from)
+                consumer.never_ack(event.message)
                 continue
             rejected_before, failed_before = len(out.rejected), len(out.failed)
             streams.resolve_block(event.message.value or b"", identity_log.get, out)
             for key, record in out.logged:
-                _set_in_partition_of(identity_log, event, key, record)
+                set_in_partition_of(identity_log, event, key, record)
             out.logged.clear()
-            if expected is None or offset + 1 > expected:
-                _set_in_partition_of(identity_log, event, next_key, offset + 1)
+            if decision.next_offset is not None:
+                set_in_partition_of(identity_log, event, next_key, decision.next_offset)
             source = SourceRef(event.message.topic, event.message.partition,
                                event.message.offset)
-            failed = [(Reason.BAD_JSON, line, why)
-                      for line, why in out.rejected[rejected_before:]]
+            failed = out.rejected[rejected_before:]
             failed += [(Reason.PROCESSING_ERROR, line, why)
                        for line, why in out.failed[failed_before:]]
             for reason, line, why in failed:
+                log.error("%s: identity record dead-lettered (%s: %s)", source, reason, why)
                 row = dead_letter_row(Rejected(reason, why), source, line,
                                       datetime.now(UTC))
                 await dead_out.send(value=orjson.dumps(row))
@@ -264,17 +257,18 @@ def _add_resolver(app: faust.App, settings: Settings) -> None:
             await merges_out.send(value=block)
         for block in chunk_rows(out.events):
             await events_out.send(value=block)
-        if out.rejected or out.failed:
-            log.error("%d identity record(s) dead-lettered",
-                      len(out.rejected) + len(out.failed))
-        for tp, expected in holes.items():
-            log.warning("%s: offset %s is next but did not come first; re-reading", tp,
-                        expected)
-            await rewind(app.consumer, tp, expected)  # type: ignore[arg-type]
+        for tp, (action, reread_from) in skipped.items():
+            if action is Action.REPLAY:
+                log.warning("%s: progress was committed but the identity log has none of it; "
+                            "replaying from offset %s", tp, reread_from)
+            else:
+                log.warning("%s: offset %s is next but did not come first; re-reading", tp,
+                            reread_from)
+            await rewind(consumer, tp, reread_from)
 
     @app.agent(identity_in, name=RESOLVE_AGENT_NAME)
     async def resolve_buyers(stream: faust.Stream) -> None:
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+        async for events in stream.take_events(batch_max, within=within_s):
             async with _fail_stop(RESOLVE_AGENT_NAME):
                 await resolve_batch(events)
 

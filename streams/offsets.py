@@ -1,25 +1,21 @@
-"""Faust's offset bookkeeping, made safe: no commit past a message not processed.
+"""Commits stuck behind a hole, healed: no commit past a message not processed.
 
-Faust treats a jump in the offsets it *receives* as a compaction gap and later commits
-across it as if those messages were processed. Around a rebalance or a restart, records
-fetched before Faust seeks to the committed offsets arrive out of order, so such a "gap"
-can be real unprocessed messages: committing across it loses them. The same race makes
-Faust drop re-fetched records below its read offset, leaving a hole that stops commits
-for good (known faust issues: prefetch before seek, duplicate/holed ack lists).
+:class:`streams.faust_seam.GuardedConsumer` never commits past an offset it did not
+process (a jump in received offsets proves nothing, see :mod:`streams.faust_seam`). This
+module is the policy on top, using only that consumer's public methods.
 
-So a jump in received offsets proves nothing, and :class:`GuardedConsumer` never invents
-acks for one. Legitimate gaps do exist: raw topics are never compacted, but any producer
-may be transactional (``kcat -X transactional.id=...``), and each transaction leaves a
-commit or abort marker (a control record) on every partition it wrote to, an offset no
-consumer ever receives. The workers read with isolation level ``read_committed``
-(:class:`GuardedConsumerThread`), so records of aborted transactions are never delivered
-either, and their offsets are holes too. A partition whose commits are stuck behind a
-hole is healed by :func:`heal_stuck` (on a timer): it asks the broker, through a
-``read_committed`` probe of its own (:func:`scan_deliverable`), which offsets from the
-committed one on hold a deliverable record. The offsets that hold none are acked as
-processed (:meth:`GuardedConsumer.ack_undeliverable`), so the commit passes markers and
-aborted records; if the committed offset itself holds a record, the partition is
-re-read from there (:func:`rewind`): the messages are processed again, which every write
+Legitimate gaps do exist: raw topics are never compacted, but any producer may be
+transactional (``kcat -X transactional.id=...``), and each transaction leaves a commit or
+abort marker (a control record) on every partition it wrote to, an offset no consumer
+ever receives. The workers read with isolation level ``read_committed``
+(:class:`streams.faust_seam.GuardedConsumerThread`), so records of aborted transactions
+are never delivered either, and their offsets are holes too. A partition whose commits
+are stuck behind a hole is healed by :func:`heal_stuck` (on a timer): it asks the broker,
+through a ``read_committed`` probe of its own (:func:`scan_deliverable`), which offsets
+from the committed one on hold a deliverable record. The offsets that hold none are acked
+as processed (``GuardedConsumer.ack_undeliverable``), so the commit passes markers and
+aborted records; if the committed offset itself holds a record, the partition is re-read
+from there (:func:`rewind`): the messages are processed again, which every write
 tolerates.
 """
 
@@ -30,100 +26,15 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
+
+from streams.faust_seam import READ_COMMITTED, GuardedConsumer
 
 log = logging.getLogger(__name__)
 
-READ_COMMITTED = "read_committed"
 PROBE_TIMEOUT_S = 5.0  # one scan of stuck partitions; the next timer tick goes on from there
 PROBE_MAX_RECORDS = 200_000  # per scan, so that a long-stuck partition costs bounded time
-
-
-class GuardedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's aiokafka consumer thread, reading with isolation level ``read_committed``.
-
-    Faust reads ``read_uncommitted`` unless the app itself runs exactly-once transactions,
-    so records of a foreign producer's aborted transaction were processed and stored as
-    events that never happened. Faust passes no option for the level, so it is set on the
-    aiokafka consumer before ``start()`` builds the fetcher that reads it (aiokafka 0.14:
-    ``AIOKafkaConsumer._isolation_level``). If that attribute goes, the worker refuses to
-    start (and tests/unit/test_offsets.py fails); if it stops taking effect,
-    tests/reliability/test_transactions.py finds the aborted scans stored.
-    """
-
-    def _create_worker_consumer(self, transport: Any) -> Any:
-        consumer = super()._create_worker_consumer(transport)
-        if getattr(consumer, "_isolation_level", None) is None:
-            raise RuntimeError("aiokafka changed: cannot set the consumer's isolation level")
-        consumer._isolation_level = READ_COMMITTED
-        return consumer
-
-
-class GuardedConsumer(faust_aiokafka.Consumer):
-    """Faust's consumer, committing an offset only when everything below it was processed
-    or holds no deliverable record (verified by the broker, :func:`heal_stuck`)."""
-
-    log_start: dict[TP, int]  # first offset of partitions never committed (learn_log_starts)
-
-    def _new_consumer_thread(self) -> GuardedConsumerThread:
-        return GuardedConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-    def _new_offset(self, tp: TP) -> int | None:
-        # Faust only refuses to commit past a hole at the head of the acked offsets when
-        # it is two or more messages wide, and never when nothing was committed yet: a
-        # single dropped message, or any before the first commit, was committed past as
-        # if processed (measured: one event lost in about eight double-kill runs with two
-        # workers). The committed offset is the next one to process: nothing may be
-        # missing below the lowest acked offset. (Offsets the broker verified to hold no
-        # deliverable record are acked too: ack_undeliverable.)
-        acked = self._acked[tp]
-        if acked and min(acked) > self.floor(tp):
-            return None
-        return super()._new_offset(tp)
-
-    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
-        # A jump in received offsets proves nothing: records may have arrived out of order.
-        # Record nothing, so the commit waits until offsets offset_from..offset_to-1 are
-        # processed, or until heal_stuck has the broker verify they hold no record.
-        log.info("%s: offsets %d..%d not received in order; not treated as a gap",
-                 tp, offset_from, offset_to - 1)
-
-    def floor(self, tp: TP) -> int:
-        """The next offset of ``tp`` to process: the committed offset, else the partition's
-        first offset (0 unless retention truncated it, see :func:`learn_log_starts`)."""
-        committed = self._committed_offset.get(tp)
-        if committed is not None:
-            return committed
-        return getattr(self, "log_start", {}).get(tp, 0)
-
-    def ack_undeliverable(self, tp: TP, offsets: Iterable[int]) -> list[int]:
-        """Count ``offsets`` of ``tp`` as processed; return those newly acked, sorted.
-
-        Only for offsets the broker verified to hold no record a ``read_committed``
-        consumer can receive (transaction markers, aborted records): there is nothing to
-        process, so the commit may pass them. Faust's gap tree is not used for this: it
-        is applied only below acked offsets (a marker that ends a partition would never be
-        committed past) and from the committed offset + 1 on (the committed offset is the
-        next to process, often the marker itself); acks are also forgotten by a rewind,
-        with everything else this worker acked past the commit. Offsets below the floor,
-        already acked, or of a partition no longer assigned are left alone.
-        """
-        if tp not in self.assignment():
-            return []
-        floor = self.floor(tp)
-        index = self._acked_index[tp]
-        new = sorted({o for o in offsets if o >= floor and o not in index})
-        if new:
-            index.update(new)
-            self._acked[tp].extend(new)
-        return new
-
-
-class GuardedTransport(faust_aiokafka.Transport):
-    Consumer = GuardedConsumer
 
 
 async def learn_log_starts(consumer: GuardedConsumer) -> None:
@@ -131,7 +42,7 @@ async def learn_log_starts(consumer: GuardedConsumer) -> None:
     retention has truncated the topic), the floor below which nothing can be missing."""
     known = consumer.__dict__.setdefault("log_start", {})
     unknown = [tp for tp in consumer.assignment()
-               if tp not in known and consumer._committed_offset[tp] is None]
+               if tp not in known and consumer.committed(tp) is None]
     if unknown:
         known.update(await consumer.earliest_offsets(*unknown))
 
@@ -150,7 +61,7 @@ def stuck_partitions(consumer: GuardedConsumer, topics: Iterable[str],
     for tp in consumer.assignment():
         if tp.topic not in wanted:
             continue
-        acked = consumer._acked.get(tp)
+        acked = consumer.acked(tp)
         floor = consumer.floor(tp)
         if acked:
             if min(acked) > floor:
@@ -250,7 +161,7 @@ async def heal_stuck(consumer: GuardedConsumer, suspects: Mapping[TP, int],
     if confirmed:
         spans = {}
         for tp, floor in confirmed.items():
-            acked = consumer._acked.get(tp)
+            acked = consumer.acked(tp)
             spans[tp] = (floor, max(acked) + 1 if acked else ends[tp])
         try:
             scans: Mapping[TP, Scan] = await asyncio.to_thread(probe, spans)
@@ -264,7 +175,7 @@ async def heal_stuck(consumer: GuardedConsumer, suspects: Mapping[TP, int],
                 log.info("%s: commits stuck at %d; %d offset(s) up to %d hold no deliverable "
                          "record (transaction markers, aborted records): passed",
                          tp, floor, len(skipped), skipped[-1])
-            if skipped[:1] == [floor] or not consumer._acked.get(tp):
+            if skipped[:1] == [floor] or not consumer.acked(tp):
                 continue  # the commit can move now, or nothing past the floor is waiting
             if scan is None or scan.record_at_start:
                 log.warning("%s: commits stuck at %d behind a hole; re-reading from there",
@@ -279,7 +190,7 @@ async def _end_offsets(consumer: GuardedConsumer, topics: set[str]) -> dict[TP, 
     """End offsets of the assigned partitions of ``topics`` with nothing acked (under
     ``read_committed``: the last stable offsets); empty if the broker does not answer."""
     idle = [tp for tp in consumer.assignment()
-            if tp.topic in topics and not consumer._acked.get(tp)]
+            if tp.topic in topics and not consumer.acked(tp)]
     if not idle:
         return {}
     try:
@@ -289,17 +200,6 @@ async def _end_offsets(consumer: GuardedConsumer, topics: set[str]) -> dict[TP, 
         return {}
 
 
-def never_ack(consumer: GuardedConsumer, message) -> None:  # type: ignore[no-untyped-def]
-    """Keep a skipped message from ever counting as processed.
-
-    ``take_events`` acks every event of a batch after the loop body, skipped or not; an
-    ack of a message that will only be re-read after a :func:`rewind` would let the
-    commit run past it (measured: the re-read then never came, and the event was lost).
-    """
-    message.acked = True  # Consumer.ack ignores messages already marked acked
-    consumer._unacked_messages.discard(message)
-
-
 async def rewind(consumer: GuardedConsumer, tp: TP, to: int | None = None) -> None:
     """Re-read ``tp`` from its committed offset (or from ``to`` if that is earlier; from
     the partition's first offset if nothing is committed yet).
@@ -307,10 +207,8 @@ async def rewind(consumer: GuardedConsumer, tp: TP, to: int | None = None) -> No
     What this worker acked past that point is forgotten and read again: every consumer
     here tolerates a message processed twice.
     """
-    committed = consumer._committed_offset.get(tp)
-    start = getattr(consumer, "log_start", {}).get(tp, 0) if committed is None else committed
+    start = consumer.floor(tp)
     if to is not None:
         start = min(start, to)
-    consumer._acked[tp] = []
-    consumer._acked_index[tp] = set()
+    consumer.forget_acks(tp)
     await consumer.seek(tp, start)

@@ -1,8 +1,11 @@
 """``leadloom resolve``: the identity engine in batch, and its quality harness.
 
-Batch mode reads JSON lines of buyer records and writes ``{"id", "buyer_id"}`` lines,
-processing records one at a time in input order, exactly as the stream does. Output is
-written after the last record, so every line carries the buyer's id after all merges.
+Batch mode reads JSON lines of buyer records (:class:`schemas.identity.BuyerRecord`: only
+``id`` is required, unknown fields are ignored, a line that is not JSON or breaks the
+schema is reported with its line number and skipped) and writes ``{"id", "buyer_id"}``
+lines, processing records one at a time in input order, exactly as the stream does.
+Output is written after the last record, so every line carries the buyer's id after all
+merges.
 """
 
 from __future__ import annotations
@@ -16,12 +19,11 @@ import tracemalloc
 from collections.abc import Callable, Iterable
 from typing import IO
 
+from pydantic import ValidationError
+
+from schemas.identity import BuyerRecord
 from streams.identity.resolver import Resolver
 
-RECORD_FIELDS = (
-    "id", "badge_id", "full_name", "given_name", "family_name", "company", "email", "phone",
-    "wechat", "country", "province", "city", "address", "postcode",
-)
 # Labelled buyer records per simulated event (registrations and inquiries), measured.
 _RECORDS_PER_EVENT = 0.0566
 
@@ -38,16 +40,11 @@ def resolve_lines(
         if not line.strip():
             continue
         try:
-            doc = json.loads(line)
-            if not isinstance(doc, dict):
-                raise ValueError("a record is a JSON object")
-            if doc.get("id") in (None, ""):
-                raise ValueError("'id' is required")
-        except ValueError as exc:
-            warn(f"line {number}: skipped: {exc}")
+            record = BuyerRecord.model_validate_json(line).model_dump()
+        except ValidationError as exc:
+            warn(f"line {number}: skipped: {_why(exc)}")
             skipped += 1
             continue
-        record = {k: _text(doc.get(k)) for k in RECORD_FIELDS}
         resolver.add(record)
         order.append(record["id"])
     for record_id in order:
@@ -67,10 +64,13 @@ def buyer_id(resolver: Resolver, record_id: str) -> str:
     return f"buyer:{resolver.buyer_of(record_id)}"
 
 
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else str(value)
+def _why(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    if first["type"] == "json_invalid":
+        return f"not JSON ({first['msg']})"
+    where = ".".join(str(p) for p in first["loc"])
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{more}" if where else f"{first['msg']}{more}"
 
 
 def quality(records: int, seed: int = 7) -> dict[str, object]:

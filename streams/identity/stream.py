@@ -2,7 +2,9 @@
 
 The Faust agent feeds identity records (:mod:`streams.identity.records`) of one fair, in
 the order of its identity-topic partition, to :meth:`FairIdentity.apply` and does the
-I/O with the result:
+I/O with the result. Each line is parsed against :class:`schemas.identity.IdentityRecord`
+first: a line that is not JSON (``identity_bad_json``) or breaks the schema
+(``identity_invalid``) is rejected with its reason and never reaches the resolver.
 
 - every record the resolver applies is appended to the fair's *log* (a changelog-backed
   Faust table, key ``<fair_id>|<seq>``). The resolver is deterministic, so replaying the
@@ -34,6 +36,8 @@ from functools import lru_cache
 
 import orjson
 
+from schemas.deadletter import Reason
+from schemas.identity import IdentityRecord, IdentityRejected, parse_identity
 from streams.identity import normalize as norm
 from streams.identity.resolver import Merge, Resolver
 from streams.rows import mask_name, pseudonym
@@ -59,7 +63,7 @@ class Outputs:
     buyers: list[bytes] = field(default_factory=list)
     merges: list[bytes] = field(default_factory=list)
     logged: list[tuple[str, dict]] = field(default_factory=list)  # (log key, record)
-    rejected: list[tuple[bytes, str]] = field(default_factory=list)  # (line, why)
+    rejected: list[tuple[Reason, bytes, str]] = field(default_factory=list)  # (why, line, detail)
     failed: list[tuple[bytes, str]] = field(default_factory=list)  # engine faults (line, why)
 
 
@@ -79,10 +83,12 @@ class IdentityStreams:
         synced: set[str] = set()
         now = datetime.now(UTC)
         for line in block.split(b"\n"):
-            fair_id = None
+            ident = parse_identity(line)
+            if isinstance(ident, IdentityRejected):
+                out.rejected.append((ident.reason, line, ident.detail))
+                continue
+            fair_id = ident.fair_id
             try:
-                ident = orjson.loads(line)
-                fair_id = ident["fair_id"]
                 engine = self.fairs.get(fair_id)
                 if engine is None:
                     engine = self.fairs[fair_id] = FairIdentity(fair_id)
@@ -90,14 +96,12 @@ class IdentityStreams:
                     engine.catch_up(read_log)
                     synced.add(fair_id)
                 engine.apply(ident, out, now)
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                out.rejected.append((line, f"{type(exc).__name__}: {exc}"))
             except Exception as exc:  # noqa: BLE001 (one record must not stop the fair)
-                # A fault inside the engine may leave it half-applied: reject the record
-                # and rebuild the fair from its log (durable, plus what this block
-                # applied), so the state stays exactly the log's.
+                # The record is valid, so this is a fault inside the engine, which may have
+                # left it half-applied: reject the record and rebuild the fair from its log
+                # (durable, plus what this block applied), so the state stays the log's.
                 out.failed.append((line, f"{type(exc).__name__}: {exc}"))
-                broken = self.fairs.get(fair_id) if fair_id is not None else None
+                broken = self.fairs.get(fair_id)
                 if broken is not None:
                     pending = dict(out.logged)
                     broken._reset()
@@ -138,18 +142,17 @@ class FairIdentity:
         return replayed
 
     # -- the stream ------------------------------------------------------------------
-    def apply(self, ident: dict, out: Outputs, now: datetime | None = None) -> None:
-        """Resolve one identity record (see :mod:`streams.identity.records`) into ``out``."""
+    def apply(self, ident: IdentityRecord, out: Outputs, now: datetime | None = None) -> None:
+        """Resolve one identity record of this fair into ``out``.
+
+        The schema guarantees what the engine relies on (an event id, type and time; a
+        contact or a badge), so anything raised here is a fault of the engine.
+        """
         now_text = _iso(now or datetime.now(UTC))
-        if not (ident.get("event_id") and ident.get("event_type") and ident.get("occurred_at")):
-            missing = [k for k in ("event_id", "event_type", "occurred_at") if not ident.get(k)]
-            raise ValueError(f"identity record without {', '.join(missing)}")
-        contact = ident.get("contact")
-        badge = ident.get("badge_id") or ""
-        if contact is None and not badge:
-            raise ValueError("an identity record without contact fields needs a badge_id")
+        contact = ident.contact.model_dump() if ident.contact is not None else None
+        badge = ident.badge_id
         if contact is not None:
-            record_id = str(ident["event_id"])
+            record_id = ident.event_id
         else:
             holders = self.resolver.index.get(("b", badge)) if badge else None
             record_id = holders[0] if holders else BADGE_RECORD_PREFIX + badge
@@ -159,9 +162,8 @@ class FairIdentity:
                 self._unconfirmed.discard(record_id)
                 self._resend(record_id, root, out, now_text)
         else:
-            record = {"id": record_id, "badge_id": badge or None,
-                      "consent": bool(ident.get("consent")),
-                      "occurred_at": ident["occurred_at"], **(contact or {})}
+            record = {"id": record_id, "badge_id": badge or None, "consent": ident.consent,
+                      "occurred_at": ident.occurred_at, **(contact or {})}
             before = len(self.resolver.merges)
             root = self._apply_record(record)
             out.logged.append((log_key(self.fair_id, len(self.log) - 1), record))
@@ -171,11 +173,10 @@ class FairIdentity:
             self._profile_rows(root, merges, out, now_text)
             out.merges.extend(self._merge_row(m, now_text) for m in merges)
         out.events.append(orjson.dumps({
-            "event_id": ident["event_id"], "event_type": ident["event_type"],
-            "fair_id": self.fair_id, "occurred_at": ident["occurred_at"],
-            "cluster_id": ident.get("cluster_id") or "",
-            "exhibitor_id": ident.get("exhibitor_id") or "",
-            "booth_id": ident.get("booth_id") or "",
+            "event_id": ident.event_id, "event_type": ident.event_type,
+            "fair_id": self.fair_id, "occurred_at": ident.occurred_at,
+            "cluster_id": ident.cluster_id, "exhibitor_id": ident.exhibitor_id,
+            "booth_id": ident.booth_id,
             "alias": record_id, "buyer_id": buyer_id(root), "resolved_at": now_text,
         }))
 

@@ -1,19 +1,31 @@
-"""The stream's identity engine: outputs per event, the log, recovery and re-sent outputs."""
+"""The stream's identity engine: outputs per event, the log, recovery and re-sent outputs;
+the order in which the agent may apply a partition's messages."""
 
 from __future__ import annotations
 
 import orjson
+import pytest
 
+from schemas.deadletter import Reason
+from schemas.identity import IdentityRecord
+from streams.identity.ordering import Action, Decision, decide, needs_log_start
 from streams.identity.stream import FairIdentity, IdentityStreams, Outputs, log_key
 
 FAIR = "CIFW-2026-AW"
 
 
-def ident(event_id: str, event_type: str = "booth_scan", badge: str = "", contact=None,
-          at: str = "2026-03-26T02:15:30.000+00:00", cluster: str = "keqiao") -> dict:
+def ident_doc(event_id: str, event_type: str = "booth_scan", badge: str = "", contact=None,
+              at: str = "2026-03-26T02:15:30.000+00:00", cluster: str = "keqiao",
+              consent: bool = True) -> dict:
     return {"event_id": event_id, "event_type": event_type, "fair_id": FAIR,
             "occurred_at": at, "cluster_id": cluster, "exhibitor_id": "", "booth_id": "",
-            "badge_id": badge, "consent": True, "contact": contact}
+            "badge_id": badge, "consent": consent, "contact": contact}
+
+
+def ident(event_id: str, event_type: str = "booth_scan", badge: str = "", contact=None,
+          consent: bool = True) -> IdentityRecord:
+    return IdentityRecord.model_validate(
+        ident_doc(event_id, event_type, badge, contact, consent=consent))
 
 
 def rows(blocks: list[bytes]) -> list[dict]:
@@ -62,15 +74,14 @@ def test_a_linking_inquiry_merges_two_buyers_and_moves_every_alias() -> None:
 def test_personal_data_stays_out_of_profiles_without_consent() -> None:
     engine, out = FairIdentity(FAIR), Outputs()
     record = ident("r1", "buyer_registration", badge="B1",
-                   contact={"full_name": "Li Na", "email": "li.na@example.com"})
-    record["consent"] = False
+                   contact={"full_name": "Li Na", "email": "li.na@example.com"}, consent=False)
     engine.apply(record, out)
     profile, = rows(out.buyers)
     assert (profile["consent"], profile["name_masked"], profile["email_hashes"]) == (
         False, "", [])
 
 
-def _day() -> list[dict]:
+def _day() -> list[IdentityRecord]:
     contacts = [
         ("r1", "B1", {"full_name": "陈静", "email": "chen.jing@example.com"}),
         ("r2", "B2", {"full_name": "Chen Jing", "phone": "13912345678"}),
@@ -122,14 +133,24 @@ def test_a_resolver_ahead_of_the_log_starts_again_from_the_log() -> None:
     assert [r["id"] for r in engine.log] == [r["id"] for _, r in out.logged[:2]]
 
 
-def test_a_bad_line_is_rejected_and_the_rest_of_the_block_resolved() -> None:
+def test_a_bad_line_is_rejected_with_its_reason_and_the_rest_of_the_block_resolved() -> None:
     streams, out = IdentityStreams(), Outputs()
-    block = b"\n".join([orjson.dumps(ident("s1", badge="B1")), b"{not json",
-                        orjson.dumps({"fair_id": FAIR}), orjson.dumps(ident("s2", badge="B2"))])
+    unknown_field = orjson.dumps({**ident_doc("s3", badge="B3"), "extra": 1})
+    nobody = orjson.dumps(ident_doc("s4"))  # neither contact nor badge
+    block = b"\n".join([orjson.dumps(ident_doc("s1", badge="B1")), b"{not json",
+                        orjson.dumps({"fair_id": FAIR}), b"\xff\xfe", unknown_field, nobody,
+                        orjson.dumps(ident_doc("s2", badge="B2"))])
     streams.resolve_block(block, {}.get, out)
     assert len(out.events) == 2
-    assert [line for line, _ in out.rejected] == [b"{not json", b'{"fair_id":"CIFW-2026-AW"}']
-    assert all(why for _, why in out.rejected)
+    assert [(reason, line) for reason, line, _ in out.rejected] == [
+        (Reason.IDENTITY_BAD_JSON, b"{not json"),
+        (Reason.IDENTITY_INVALID, b'{"fair_id":"CIFW-2026-AW"}'),
+        (Reason.IDENTITY_BAD_JSON, b"\xff\xfe"),
+        (Reason.IDENTITY_INVALID, unknown_field),
+        (Reason.IDENTITY_INVALID, nobody),
+    ]
+    assert "extra" in out.rejected[3][2] and "badge_id" in out.rejected[4][2]
+    assert not out.failed
 
 
 def test_an_engine_fault_fails_one_record_and_rebuilds_the_fair_from_its_log(
@@ -146,8 +167,8 @@ def test_an_engine_fault_fails_one_record_and_rebuilds_the_fair_from_its_log(
 
     monkeypatch.setattr(Resolver, "add", add)
     streams, out = IdentityStreams(), Outputs()
-    lines = [orjson.dumps(ident(f"s{n}", badge=f"B{n}")) for n in range(3)]
-    lines.insert(1, orjson.dumps(ident("bad", badge="POISON")))
+    lines = [orjson.dumps(ident_doc(f"s{n}", badge=f"B{n}")) for n in range(3)]
+    lines.insert(1, orjson.dumps(ident_doc("bad", badge="POISON")))
     streams.resolve_block(b"\n".join(lines), {}.get, out)
     assert [line for line, _ in out.failed] == [lines[1]] and not out.rejected
     engine = streams.fairs[FAIR]
@@ -156,3 +177,37 @@ def test_an_engine_fault_fails_one_record_and_rebuilds_the_fair_from_its_log(
     assert "badge:POISON" not in engine.resolver.members
     assert [k for k, _ in out.logged] == [log_key(FAIR, n) for n in range(3)]
     assert len(out.events) == 3
+
+
+# -- the order the agent applies a partition's messages in ------------------------------
+# decide(offset, logged_next, committed, log_start): logged_next is the partition's next
+# offset to apply as the log table says; committed, whether progress was ever committed.
+
+def test_the_first_message_ever_is_applied_and_starts_the_count() -> None:
+    assert decide(0, None, committed=False) == Decision(Action.APPLY, next_offset=1)
+    # a topic truncated by retention starts later: still the first the resolver sees
+    assert decide(40, None, committed=False) == Decision(Action.APPLY, next_offset=41)
+
+
+def test_the_expected_message_is_applied_and_moves_the_count() -> None:
+    assert decide(17, 17, committed=True) == Decision(Action.APPLY, next_offset=18)
+
+
+def test_a_duplicate_re_read_below_the_count_is_applied_again_without_moving_it() -> None:
+    # after a crash the uncommitted tail comes again: re-applying re-sends lost outputs
+    assert decide(12, 17, committed=True) == Decision(Action.APPLY, next_offset=None)
+
+
+def test_a_hole_above_the_count_applies_nothing_and_re_reads_from_the_count() -> None:
+    assert decide(19, 17, committed=True) == Decision(Action.HOLE, reread_from=17)
+
+
+def test_committed_progress_with_an_empty_log_replays_the_topic_from_its_start() -> None:
+    assert needs_log_start(None, committed=True)
+    assert not needs_log_start(None, committed=False) and not needs_log_start(5, True)
+    assert decide(250, None, committed=True, log_start=0) == Decision(
+        Action.REPLAY, reread_from=0)
+    # the replay has come back to the start: apply from there
+    assert decide(0, None, committed=True, log_start=0) == Decision(Action.APPLY, next_offset=1)
+    with pytest.raises(ValueError):
+        decide(250, None, committed=True)  # the caller must ask the broker first

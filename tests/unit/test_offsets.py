@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from pathlib import Path
 
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from core.settings import Settings
-from streams.offsets import (
-    READ_COMMITTED,
-    GuardedConsumer,
-    GuardedConsumerThread,
-    Scan,
-    heal_stuck,
-    stuck_partitions,
-)
+from streams.faust_seam import GuardedConsumer
+from streams.offsets import Scan, heal_stuck, rewind, stuck_partitions
 
 TOPIC_PARTITION = TP("t.raw.scans", 5)
 
@@ -183,16 +175,15 @@ def test_a_trailing_abort_is_passed_and_a_trailing_message_left_to_arrive() -> N
     assert broker.seeks == [] and c._new_offset(TOPIC_PARTITION) is None
 
 
-def test_the_workers_read_committed_records_only() -> None:
-    # Faust reads read_uncommitted unless the app runs transactions itself: an aborted
-    # transaction's records would be processed. The guarded thread sets the level.
-    from streams.app import create_app
-
-    async def build() -> object:
-        app = create_app(Settings(namespace="unit-isolation", data_dir=Path("/nonexistent")))
-        thread = app.consumer._thread  # type: ignore[attr-defined]
-        assert isinstance(thread, GuardedConsumerThread)
-        return thread._create_worker_consumer(app.transport)
-
-    aiokafka_consumer = asyncio.run(build())
-    assert aiokafka_consumer._isolation_level == READ_COMMITTED  # type: ignore[attr-defined]
+def test_a_rewind_re_reads_from_the_commit_or_an_earlier_offset() -> None:
+    broker = FakeBroker({})
+    c = broker.attach(consumer([103, 104], committed=100))
+    asyncio.run(rewind(c, TOPIC_PARTITION))
+    asyncio.run(rewind(c, TOPIC_PARTITION, to=90))
+    asyncio.run(rewind(c, TOPIC_PARTITION, to=120))  # never past the commit
+    assert broker.seeks == [(TOPIC_PARTITION, 100), (TOPIC_PARTITION, 90),
+                            (TOPIC_PARTITION, 100)]
+    assert c.acked(TOPIC_PARTITION) == []
+    fresh = broker.attach(consumer([5], committed=None, log_start=3))
+    asyncio.run(rewind(fresh, TOPIC_PARTITION))
+    assert broker.seeks[-1] == (TOPIC_PARTITION, 3)  # nothing committed: the log start

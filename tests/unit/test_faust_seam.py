@@ -1,0 +1,173 @@
+"""Canary: the private faust-streaming/aiokafka API that streams/faust_seam.py relies on.
+
+Each test names what an upgrade could take away. If one fails after a version bump, the
+seam must be revisited before the pin in pyproject.toml moves (see the seam's docstring).
+Everything here runs against the real classes, without a broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import weakref
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from weakref import WeakSet
+
+import faust
+import faust.streams
+import pytest
+from faust.events import Event
+from faust.transport import consumer as faust_consumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+from faust.types.tuples import Message
+
+from core.settings import Settings
+from streams.app import create_app
+from streams.faust_seam import (
+    READ_COMMITTED,
+    GuardedConsumer,
+    GuardedConsumerThread,
+    guarded_consumer,
+    install_guarded_transport,
+    set_in_partition_of,
+)
+
+IDENTITY = TP("unit-seam.identity.records", 3)
+
+
+@pytest.fixture
+def app() -> Iterator[faust.App]:
+    """The real worker app, built as the worker builds it (nothing is started)."""
+    yield create_app(Settings(namespace="unit-seam", data_dir=Path("/nonexistent")))
+
+
+def message(tp: TP, offset: int) -> Message:
+    return Message(tp.topic, tp.partition, offset, timestamp=0.0, timestamp_type=0,
+                   headers=None, key=None, value=b"{}", checksum=None, tp=tp)
+
+
+def event(app: faust.App, tp: TP, offset: int) -> Event:
+    return Event(app, None, b"{}", {}, message(tp, offset))
+
+
+# -- what exists on the real classes --------------------------------------------------------
+
+def test_the_private_methods_we_override_still_exist_with_their_signatures() -> None:
+    base = faust_consumer.Consumer
+    assert list(inspect.signature(base._new_offset).parameters) == ["self", "tp"]
+    assert inspect.iscoroutinefunction(base._add_gap)
+    assert list(inspect.signature(base._add_gap).parameters) == [
+        "self", "tp", "offset_from", "offset_to"]
+    assert "_new_consumer_thread" in vars(faust_aiokafka.Consumer)
+    assert list(inspect.signature(
+        faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer).parameters)[:2] == [
+        "self", "transport"]
+    # the public methods the seam and its users call
+    for name in ("ack", "seek", "earliest_offsets", "highwaters", "assignment"):
+        assert callable(getattr(base, name)), name
+
+
+def test_the_ack_bookkeeping_attributes_keep_their_shapes(app: faust.App) -> None:
+    consumer = guarded_consumer(app)
+    assert isinstance(consumer._acked, defaultdict) and consumer._acked.default_factory is list
+    assert isinstance(consumer._acked_index, defaultdict)
+    assert consumer._acked_index.default_factory is set
+    assert isinstance(consumer._committed_offset, defaultdict)
+    assert consumer._committed_offset[IDENTITY] is None  # "never committed" reads as None
+    assert isinstance(consumer._unacked_messages, WeakSet)
+    assert "acked" in Message.__slots__
+
+
+def test_the_current_event_is_a_context_variable_the_tables_read(app: faust.App) -> None:
+    assert isinstance(faust.streams._current_event, contextvars.ContextVar)
+    current = event(app, IDENTITY, 1)
+    token = faust.streams._current_event.set(weakref.ref(current))
+    try:
+        assert faust.streams.current_event() is current
+    finally:
+        faust.streams._current_event.reset(token)
+    assert faust.streams.current_event() is None
+
+
+# -- what the seam does, exercised on the real classes --------------------------------------
+
+def test_the_workers_read_committed_records_only(app: faust.App) -> None:
+    # Faust reads read_uncommitted unless the app runs transactions itself: an aborted
+    # transaction's records would be processed. The guarded thread sets the level.
+    async def build() -> object:
+        thread = app.consumer._thread  # type: ignore[attr-defined]
+        assert isinstance(thread, GuardedConsumerThread)
+        return thread._create_worker_consumer(app.transport)
+
+    aiokafka_consumer = asyncio.run(build())
+    assert aiokafka_consumer._isolation_level == READ_COMMITTED  # type: ignore[attr-defined]
+
+
+def test_faust_commit_arithmetic_runs_under_the_guard(app: faust.App) -> None:
+    consumer = guarded_consumer(app)
+    consumer._committed_offset[IDENTITY] = 100
+    consumer._acked[IDENTITY].extend([100, 101, 102, 104])
+    assert consumer._new_offset(IDENTITY) == 103  # Faust's own code past our check
+    assert consumer.acked(IDENTITY) == [104]
+    consumer._committed_offset[IDENTITY] = 103
+    assert consumer._new_offset(IDENTITY) is None  # a one-message hole at 103: no commit
+    consumer.assignment = lambda: {IDENTITY}  # type: ignore[method-assign]
+    assert consumer.ack_undeliverable(IDENTITY, [102, 103]) == [103]  # a verified marker
+    assert consumer._new_offset(IDENTITY) == 105
+    consumer._acked[IDENTITY].append(107)
+    asyncio.run(consumer._add_gap(IDENTITY, 105, 110))
+    assert not consumer._gap[IDENTITY]  # a jump in received offsets invents no acks
+    consumer.forget_acks(IDENTITY)
+    assert consumer.acked(IDENTITY) == [] and consumer.committed(IDENTITY) == 103
+    assert consumer._new_offset(IDENTITY) is None
+
+
+def test_a_never_acked_message_is_ignored_by_fausts_ack(app: faust.App) -> None:
+    consumer = guarded_consumer(app)
+    skipped = message(IDENTITY, 7)
+    consumer._unacked_messages.add(skipped)
+    consumer.never_ack(skipped)
+    assert skipped not in consumer._unacked_messages
+    assert consumer.ack(skipped) is False  # take_events acks it after the batch: no effect
+    assert consumer.acked(IDENTITY) == []
+
+
+def test_a_table_write_goes_to_the_partition_of_the_event_given(app: faust.App) -> None:
+    table = app.Table("seam-canary", default=None, partitions=8, key_type=str)
+    sent: list[int | None] = []
+
+    def send_changelog(partition, key, value, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sent.append(partition)
+        return SimpleNamespace(message=SimpleNamespace(partition=partition))
+
+    table.send_changelog = send_changelog  # type: ignore[method-assign]
+    batch_last = event(app, TP(IDENTITY.topic, 1), 9)
+    owner = event(app, IDENTITY, 4)
+    token = faust.streams._current_event.set(weakref.ref(batch_last))
+    try:
+        set_in_partition_of(table, owner, "k", {"v": 1})
+        assert faust.streams.current_event() is batch_last  # restored afterwards
+        table["other"] = {"v": 2}
+    finally:
+        faust.streams._current_event.reset(token)
+    assert sent == [IDENTITY.partition, 1]
+    assert table["k"] == {"v": 1}
+
+
+def test_the_guard_is_installed_before_faust_builds_its_consumer() -> None:
+    def new_app() -> faust.App:
+        return faust.App("unit-seam-plain", broker="kafka://127.0.0.1:1", web_enabled=False)
+
+    plain = new_app()
+    with pytest.raises(TypeError):
+        guarded_consumer(plain)
+    with pytest.raises(RuntimeError):  # too late: Faust keeps the consumer it built
+        install_guarded_transport(plain)
+    guarded = new_app()
+    install_guarded_transport(guarded)
+    assert isinstance(guarded_consumer(guarded), GuardedConsumer)

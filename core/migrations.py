@@ -100,7 +100,8 @@ def split_statements(sql: str) -> list[str]:
 # after the second name. INSERT has no cluster variant: it runs on one node, and the
 # replicated table carries the rows to the others.
 _CLUSTER_CLAUSE = re.compile(
-    r"^((?:CREATE (?:TABLE|VIEW|DATABASE) IF NOT EXISTS|ALTER TABLE|DROP TABLE IF EXISTS)"
+    r"^((?:CREATE (?:TABLE|VIEW|DATABASE) IF NOT EXISTS|ALTER TABLE"
+    r"|DROP (?:TABLE|DATABASE) IF EXISTS)"
     r" \S+|EXCHANGE TABLES \S+ AND \S+)",
     flags=re.M,
 )
@@ -110,7 +111,7 @@ def on_cluster(statement: str, cluster: str) -> str:
     """The ClickHouse-cluster variant of one migration statement.
 
     Tables become replicated on every node of ``cluster`` (``ON CLUSTER``, also for
-    ``ALTER TABLE``, ``DROP TABLE`` and ``EXCHANGE TABLES``, and ``Replicated*MergeTree``
+    ``ALTER TABLE``, ``DROP TABLE|DATABASE`` and ``EXCHANGE TABLES``, and ``Replicated*MergeTree``
     with the server's default replica path, which names the table by its UUID, so an
     exchange keeps each table's replicas); views are created on every node. ``INSERT``
     stays as it is (one node writes, replication copies). The data is replicated, not

@@ -23,6 +23,7 @@ from core.migrations import load_migrations
 from core.settings import Settings
 from core.store import Store
 from infra.clickhouse import MIGRATIONS_DIR
+from leadloom.commands.session import STAMP_FORMAT, refuse_server_database, run_database
 from schemas.reference import booth_roster
 from schemas.registry import (
     BUYER_ALIASES,
@@ -39,16 +40,26 @@ _MATERIALISED = "bench_unique_buyers_by_cluster"
 
 
 def run(settings: Settings, events: int, buyers: int, merges: int,
-        progress: Callable[[str], None]) -> dict[str, object]:
-    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        progress: Callable[[str], None], allow_server_database: bool = False
+        ) -> dict[str, object]:
+    """Fill a store and database of the benchmark's own and time both designs.
+
+    Like demo and bench, it never writes into the configured database: embedded, a fresh
+    store under ``data_dir/bench``; on a server (only with ``allow_server_database``), a
+    database ``<namespace>_bench_buyers_<time>``, left for inspection.
+    """
+    refuse_server_database(settings, allow_server_database, "leadloom bench --unique-buyers")
+    stamp = datetime.now(UTC).strftime(STAMP_FORMAT)
     data_dir = settings.data_dir / "bench" / f"{stamp}-buyers"
-    store = Store(settings.model_copy(update={"data_dir": data_dir}),
+    db = run_database(f"{settings.namespace}-bench-buyers-{stamp}")
+    store = Store(settings.model_copy(update={"data_dir": data_dir, "clickhouse_database": db}),
                   migrations=load_migrations(MIGRATIONS_DIR))
     try:
-        db = settings.clickhouse_database
+        progress(f"storing into database {db}")
         progress(f"filling {events} buyer events over {buyers} identity records")
         _fill(store, db, events, buyers)
-        result: dict[str, object] = {"events": events, "identity_records": buyers}
+        result: dict[str, object] = {"database": db, "events": events,
+                                     "identity_records": buyers}
         for view in (UNIQUE_BUYERS_BY_CLUSTER, UNIQUE_BUYERS_BY_BOOTH, UNIQUE_BUYERS_BY_HOUR,
                      UNIQUE_BUYERS_TOTAL):
             result[f"query_ms_{view.name}"] = _median_ms(

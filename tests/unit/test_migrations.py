@@ -67,6 +67,8 @@ def test_cluster_clause_goes_where_each_statement_kind_takes_it() -> None:
     assert on_cluster("EXCHANGE TABLES d.a AND d.b", "c") == (
         "EXCHANGE TABLES d.a AND d.b ON CLUSTER 'c'")
     assert on_cluster("DROP TABLE IF EXISTS d.a", "c") == "DROP TABLE IF EXISTS d.a ON CLUSTER 'c'"
+    assert on_cluster("DROP DATABASE IF EXISTS d", "c") == (
+        "DROP DATABASE IF EXISTS d ON CLUSTER 'c'")
     assert on_cluster("ALTER TABLE d.a ADD COLUMN IF NOT EXISTS x UInt8", "c") == (
         "ALTER TABLE d.a ON CLUSTER 'c' ADD COLUMN IF NOT EXISTS x UInt8")
     assert on_cluster("CREATE VIEW IF NOT EXISTS d.v AS\nSELECT 1", "c") == (

@@ -14,7 +14,10 @@ order) and runs :mod:`streams.identity.stream`: the records it applies go to the
 changelog-backed ``buyer_identity_log`` table, its rows to the buyer events, merges and
 state topics.
 Rows travel newline-joined, one Kafka message per table per batch, which is what makes
-Python fast enough here: per-message sends dominated the cost.
+Python fast enough here: per-message sends dominated the cost. Batch size and wait are
+``LEADLOOM_WORKER_BATCH_MAX`` and ``LEADLOOM_WORKER_BATCH_WITHIN_MS``, the producer's linger
+``LEADLOOM_WORKER_LINGER_MS``. Faust's private API is used only through
+:mod:`streams.faust_seam`.
 Nothing in the loop raises for bad data: an agent that raises has its message acked
 and lost. Outgoing sends are flushed before Faust commits the source offsets, so
 delivery is at least once, and every downstream write is idempotent.
@@ -245,8 +248,10 @@ def _add_resolver(app: faust.App, settings: Settings) -> None:
             failed = out.rejected[rejected_before:]
             failed += [(Reason.PROCESSING_ERROR, line, why)
                        for line, why in out.failed[failed_before:]]
+            if failed:  # one line per message: a corrupt block may hold thousands
+                log.error("%s: %d identity record(s) dead-lettered, the first %s: %s", source,
+                          len(failed), failed[0][0], failed[0][2])
             for reason, line, why in failed:
-                log.error("%s: identity record dead-lettered (%s: %s)", source, reason, why)
                 row = dead_letter_row(Rejected(reason, why), source, line,
                                       datetime.now(UTC))
                 await dead_out.send(value=orjson.dumps(row))

@@ -213,3 +213,31 @@ def test_a_resolver_that_lost_its_log_replays_the_identity_topic(
                      f"WHERE event_id = '{scan['event_id']}'").rows
     # resolved on the replayed state: the badge belongs to the registration's buyer
     assert rows == [[registration["event_id"], f"buyer:{registration['event_id']}"]]
+
+
+def test_identity_lines_that_break_the_schema_are_dead_lettered_with_their_own_reasons(
+    pipeline_settings: Settings,
+) -> None:
+    # The identity topic is the workers' own: write to it as a faulty writer would.
+    fair_id = f.scan()["fair_id"]
+    good = {"event_id": "ident-ok", "event_type": "booth_scan", "fair_id": fair_id,
+            "occurred_at": "2026-03-26T02:15:30.000+00:00", "cluster_id": "", "exhibitor_id": "",
+            "booth_id": "", "badge_id": "B-SCHEMA", "consent": False, "contact": None}
+    unknown_field = orjson.dumps({**good, "event_id": "ident-extra", "device": "x"})
+    not_json = b'{"event_id": "ident-cut", "event_'
+    topic = pipeline_settings.topics.identity_records
+    with running_pipeline(pipeline_settings) as pipe:
+        prod = producer(pipe.settings)
+        prod.send(topic, key=fair_id.encode(), value=orjson.dumps(good) + b"\n" + unknown_field)
+        prod.send(topic, key=fair_id.encode(), value=not_json)
+        prod.flush()
+        prod.close()
+        settle(pipe, 120)
+        query, db = stored(pipe)
+        dead = query(f"SELECT reason, base64Decode(raw_base64) FROM {db}.dead_letters FINAL "
+                     f"WHERE source_topic = '{topic}' ORDER BY source_offset").rows
+        resolved = query(f"SELECT buyer_id FROM {db}.buyer_events "
+                         f"WHERE event_id = 'ident-ok'").rows
+    assert [(r[0], r[1].encode()) for r in dead] == [
+        ("identity_invalid", unknown_field), ("identity_bad_json", not_json)]
+    assert resolved == [["buyer:badge:B-SCHEMA"]]  # the good line of the block still resolved

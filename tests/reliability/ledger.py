@@ -151,8 +151,10 @@ def audit(pipe: Pipeline, sent: list[Message], landed: list[Landed],
     kind_of_event = {m.event_id: m.kind for m in sent if m.event_id}
 
     # -- dead letters: exactly the poison, each with its reason, where it landed ----------
+    # dead_letters keeps one row per origin (the first reading: where the message landed;
+    # nothing here replays, so each row's source is its origin too).
     result = query(f"SELECT * FROM {db}.{DEAD_LETTER_TABLE.name} FINAL")
-    dead = {(r["source_topic"], r["source_partition"], r["source_offset"]): r
+    dead = {(r["origin_topic"], r["origin_partition"], r["origin_offset"]): r
             for r in (dict(zip(result.columns, row, strict=True)) for row in result.rows)}
     out.reasons = Counter(r["reason"] for r in dead.values())
     stored_ids = _stored_ids(query, db)
@@ -257,6 +259,9 @@ def _dead_letter_row_problem(row: dict[str, Any], at: Landed, limit: int) -> str
     kept = base64.b64decode(row["raw_base64"])
     if not row.get("detail"):
         return "no detail"
+    source = (row["source_topic"], row["source_partition"], row["source_offset"])
+    if source != (at.topic, at.partition, at.offset):
+        return f"read at {source}, not where it landed (no replay here)"
     if int(row["raw_size"]) != at.size:
         return f"raw_size {row['raw_size']} != {at.size}"
     if at.size <= limit:

@@ -88,12 +88,14 @@ def test_rows_the_engine_refuses_become_dead_letters_and_the_rest_is_stored(
     topic = pipeline.settings.topics.valid_events
     bad_type = scan_row("bad-type", source_partition="lots")  # a string in a UInt16
     not_json = b'{"event_id": "cut-off'
+    unknown_key = scan_row("u2", no_such_column="x")  # a key the scans table lacks
     records = {
         "mixed": b"\n".join([scan_row("a1"), scan_row("a2"), bad_type, scan_row("a3")]),
         "good": b"\n".join([scan_row("b1"), scan_row("b2")]),
         "only-bad": not_json,
         "two-bad": b"\n".join([b"[1, 2]", scan_row("d1"), b'"text"']),
         "unknown-table": scan_row("e1"),
+        "unknown-key": b"\n".join([scan_row("u1"), unknown_key]),
     }
     prod = producer(pipeline.settings)
     sent = {}
@@ -104,12 +106,13 @@ def test_rows_the_engine_refuses_become_dead_letters_and_the_rest_is_stored(
     prod.close()
     settle(pipeline, 120)
 
-    assert scans_stored(pipeline) == {"a1", "a2", "a3", "b1", "b2", "d1"}
+    assert scans_stored(pipeline) == {"a1", "a2", "a3", "b1", "b2", "d1", "u1"}
     query, db = stored(pipeline)
     rows = query(f"SELECT source_topic, source_partition, source_offset, reason, raw_base64,"
                  f" detail FROM {db}.dead_letters FINAL").rows
     got = {(r[0], r[1], r[2]): (r[3], base64.b64decode(r[4]), r[5]) for r in rows}
-    assert set(got) == {sent["mixed"], sent["only-bad"], sent["two-bad"], sent["unknown-table"]}
+    assert set(got) == {sent["mixed"], sent["only-bad"], sent["two-bad"], sent["unknown-table"],
+                        sent["unknown-key"]}
     assert got[sent["mixed"]][:2] == (Reason.STORE_REFUSED.value, bad_type)
     assert got[sent["only-bad"]][:2] == (Reason.STORE_REFUSED.value, not_json)
     # Two refused rows of one record share its coordinates (the table's key): one letter.
@@ -118,7 +121,10 @@ def test_rows_the_engine_refuses_become_dead_letters_and_the_rest_is_stored(
     assert got[sent["unknown-table"]][:2] == (Reason.WRONG_TOPIC.value, records["unknown-table"])
     for name in ("mixed", "only-bad", "two-bad"):
         assert "CANNOT_PARSE" in got[sent[name]][2], got[sent[name]][2]
-    assert pipeline.sink is not None and pipeline.sink.stats.store_refused_rows == 4
+    # Inserts refuse unknown keys (not skip them): the row is dead-lettered, not retried.
+    assert got[sent["unknown-key"]][:2] == (Reason.STORE_REFUSED.value, unknown_key)
+    assert "Unknown field" in got[sent["unknown-key"]][2], got[sent["unknown-key"]][2]
+    assert pipeline.sink is not None and pipeline.sink.stats.store_refused_rows == 5
     assert pipeline.failure is None
 
 

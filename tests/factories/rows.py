@@ -1,0 +1,99 @@
+"""A simulated fair day turned into table rows by the project's own row builders.
+
+The pure core the stream agents run, without Kafka: ``streams.batch.process_batch``
+(raw event rows via ``streams.rows.event_row``, dead letters via ``dead_letter_row``, lead
+contributions, identity records), ``aggregate_leads`` (``leads_minute_parts`` rows via
+``streams.leads.part_row``) and the identity engine (``streams.identity.stream``: buyer
+events, aliases, buyers, merges). Rows are the JSON bytes the sink would insert.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+
+from core.settings import Settings
+from producers.simulator import Simulation, simulate_fair
+from schemas.deadletter import Reason
+from schemas.registry import (
+    BUYER_ALIASES,
+    BUYER_EVENTS_TABLE,
+    BUYER_MERGES_TABLE,
+    BUYERS,
+    DEAD_LETTER_TABLE,
+    LEAD_CONTRIBUTIONS,
+    LEADS_MINUTE_PARTS,
+    RAW_PARTITIONS,
+    RAW_TOPICS,
+    TopicNames,
+)
+from streams.batch import RawMessage, aggregate_leads, process_batch
+from streams.identity.stream import IdentityStreams, Outputs
+from streams.rows import SourceRef, dead_letter_row
+from streams.validate import Rejected
+
+NOW = datetime(2026, 3, 26, 12, 0, tzinfo=UTC)  # the builders' "now" (ingest/resolve time)
+
+
+@dataclass
+class DayRows:
+    """Rows per table name, and the simulation they came from (its ground truth)."""
+
+    rows: dict[str, list[bytes]]
+    sim: Simulation
+
+    def decoded(self, table: str) -> list[dict]:
+        return [orjson.loads(r) for r in self.rows.get(table, [])]
+
+
+def fair_day_rows(events: int = 3000, seed: int = 1, namespace: str = "rows") -> DayRows:
+    """Simulate a day of ``events`` valid events (plus resends and malformed input) and
+    build every row the pipeline would store for it, each message processed once."""
+    sim = simulate_fair(events, seed)
+    topics = TopicNames(namespace)
+    offsets: dict[tuple[str, int], itertools.count] = defaultdict(itertools.count)
+    messages = []
+    for m in sim.messages:
+        topic = topics.raw(m.event_type)
+        # Any partitioner will do: leads and identity are regrouped by the project's keys.
+        partition = zlib.crc32(m.key or b"") % RAW_PARTITIONS
+        messages.append(RawMessage(topic, partition, next(offsets[topic, partition]), m.value))
+    event_type_of = {topics.name(spec): spec.value_schema for spec in RAW_TOPICS}
+    out = process_batch(messages, event_type_of, Settings().max_message_bytes,
+                        LEAD_CONTRIBUTIONS.partitions, now=NOW)
+    rows: dict[str, list[bytes]] = defaultdict(list)
+    for table, table_rows in out.rows_by_table.items():
+        rows[table].extend(table_rows)
+    rows[DEAD_LETTER_TABLE.name].extend(out.dead_letters)
+
+    contributions = [
+        RawMessage(topics.lead_contributions, partition, 0, b"\n".join(lines))
+        for partition, lines in sorted(out.contributions_by_partition.items())
+    ]
+    leads = aggregate_leads(contributions, {}.get, now=NOW)
+    rows[LEADS_MINUTE_PARTS.name].extend(leads.snapshots)
+    rows[DEAD_LETTER_TABLE.name].extend(leads.dead_letters)
+
+    identity, log = IdentityStreams(), {}
+    resolved = Outputs()
+    for offset, (_fair, lines) in enumerate(sorted(out.identity_by_fair.items())):
+        identity.resolve_block(b"\n".join(lines), log.get, resolved)
+        log.update(resolved.logged)
+        resolved.logged.clear()
+        source = SourceRef(topics.identity_records, 0, offset)
+        for reason, failures in ((Reason.BAD_JSON, resolved.rejected),
+                                 (Reason.PROCESSING_ERROR, resolved.failed)):
+            rows[DEAD_LETTER_TABLE.name].extend(
+                orjson.dumps(dead_letter_row(Rejected(reason, why), source, line, NOW))
+                for line, why in failures)
+            failures.clear()
+    rows[BUYER_EVENTS_TABLE.name].extend(resolved.events)
+    rows[BUYER_ALIASES.name].extend(resolved.aliases)
+    rows[BUYERS.name].extend(resolved.buyers)
+    rows[BUYER_MERGES_TABLE.name].extend(resolved.merges)
+    return DayRows(dict(rows), sim)

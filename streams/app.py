@@ -113,7 +113,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_interval=0.5,
         stream_buffer_maxsize=8192,
         broker_max_poll_records=4000,
-        producer_linger_ms=settings.worker_linger_ms,
+        producer_linger=settings.worker_linger_ms / 1000,  # s (Faust's _ms form is deprecated)
         producer_max_batch_size=512 * 1024,
         producer_max_request_size=settings.kafka_wire_max_bytes,
         consumer_max_fetch_size=8 * 1024 * 1024,
@@ -138,7 +138,7 @@ def create_app(settings: Settings) -> faust.App:
         LEADS_STATE_TABLE, default=None, partitions=RAW_PARTITIONS, key_type=str
     )
     max_bytes = settings.max_message_bytes
-    batch_max, within_s = _batching(settings)
+    batch_max, within_s = agent_batching(settings)
 
     @app.agent(raw, name=AGENT_NAME)
     async def validate_enrich_aggregate(stream: faust.Stream) -> None:
@@ -193,7 +193,7 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
-def _batching(settings: Settings) -> tuple[int, float]:
+def agent_batching(settings: Settings) -> tuple[int, float]:
     """The agents' ``take_events`` size and wait (s): ``LEADLOOM_WORKER_BATCH_*``."""
     return settings.worker_batch_max, settings.worker_batch_within_ms / 1000
 
@@ -211,7 +211,7 @@ def _add_resolver(app: faust.App, settings: Settings) -> None:
         IDENTITY_LOG_TABLE, default=None, partitions=RAW_PARTITIONS, key_type=str
     )
     streams = IdentityStreams()
-    batch_max, within_s = _batching(settings)
+    batch_max, within_s = agent_batching(settings)
 
     async def resolve_batch(events: list[EventT]) -> None:
         """One batch of identity messages: resolve in offset order, log, send."""

@@ -139,3 +139,19 @@ def test_chunks_respect_the_size_limit_and_keep_every_row() -> None:
     assert all(len(b) <= 1000 for b in blocks)
     assert sum(len(b.split(b"\n")) for b in blocks) == 50
     assert chunk_rows([]) == []
+
+
+def test_the_agents_batch_and_linger_come_from_settings() -> None:
+    from pathlib import Path
+
+    from core.settings import Settings
+    from streams.app import agent_batching, create_app
+
+    defaults = Settings(namespace="unit-batching", data_dir=Path("/nonexistent"))
+    # the values the workers were tuned with before they became settings
+    assert agent_batching(defaults) == (2000, 0.05)
+    assert create_app(defaults).conf.producer_linger == 0.005
+    tuned = defaults.model_copy(update={"worker_batch_max": 500,
+                                        "worker_batch_within_ms": 20, "worker_linger_ms": 0})
+    assert agent_batching(tuned) == (500, 0.02)
+    assert create_app(tuned).conf.producer_linger == 0

@@ -72,6 +72,7 @@ def _report(pipeline: Pipeline, settings: Settings, sim: dict, started: float) -
     dead = run(q.DEAD_LETTERS_BY_REASON)
     return {
         "namespace": settings.namespace,
+        "database": settings.clickhouse_database,  # the run's own: for leadloom sql after it
         "events_produced": sim["events_produced"],
         "duplicates_resent": sim["duplicates_resent"],
         "malformed_sent": sim["malformed_sent"],
@@ -134,7 +135,7 @@ def _mismatches(report: dict) -> list[str]:
 
 
 def _print_summary(report: dict) -> None:
-    print(f"\nLeads per cluster ({report['namespace']}):")
+    print(f"\nLeads per cluster ({report['namespace']}, database {report['database']}):")
     print(f"  {'cluster':<12}{'name':<10}{'scans':>8}{'inquiries':>11}"
           f"{'procurement':>13}{'badges':>8}")
     for cluster, c in sorted(report["leads_by_cluster"].items(),

@@ -161,10 +161,12 @@ EVENTS_STORED = NamedQuery(
 
 DEAD_LETTERS_BY_REASON = NamedQuery(
     "dead_letters_by_reason",
-    "dead letters per reason: distinct source messages (topic, partition, offset)",
+    "dead letters per reason: distinct failed messages (or rows of a derived message) by"
+    " their origin, so a replay that fails again counts once; FINAL: its newest reason",
     (DEAD_LETTER_TABLE,), ("reason", "dead_letters"),
-    lambda db: (f"SELECT reason, uniqExact(source_topic, source_partition, source_offset)"
-                f" AS dead_letters FROM {db}.{DEAD_LETTER_TABLE.name}"
+    lambda db: (f"SELECT reason,"
+                f" uniqExact(origin_topic, origin_partition, origin_offset, raw_sha256)"
+                f" AS dead_letters FROM {db}.{DEAD_LETTER_TABLE.name} FINAL"
                 " GROUP BY reason ORDER BY reason"),
     _counts_by_key,
 )
@@ -172,14 +174,16 @@ DEAD_LETTERS_BY_REASON = NamedQuery(
 
 def _leads_by_cluster(db: str) -> str:
     # One row per cluster and table, summed per cluster: the tables share no events.
+    # FINAL: a replay that corrected an event's cluster leaves the old row until a merge;
+    # only the newest row of each event_id may count, or the event counts in both.
     parts = (
         f"SELECT cluster_id, uniqExact(event_id) AS scans, 0 AS inquiries,"
         f" 0 AS procurement_steps, uniqExact(badge_id) AS badges"
-        f" FROM {db}.{SCANS.name} GROUP BY cluster_id",
-        f"SELECT cluster_id, 0, uniqExact(event_id), 0, 0 FROM {db}.{INQUIRIES.name}"
+        f" FROM {db}.{SCANS.name} FINAL GROUP BY cluster_id",
+        f"SELECT cluster_id, 0, uniqExact(event_id), 0, 0 FROM {db}.{INQUIRIES.name} FINAL"
         " GROUP BY cluster_id",
-        f"SELECT cluster_id, 0, 0, uniqExact(event_id), 0 FROM {db}.{PROCUREMENT_STEPS.name}"
-        " GROUP BY cluster_id",
+        f"SELECT cluster_id, 0, 0, uniqExact(event_id), 0"
+        f" FROM {db}.{PROCUREMENT_STEPS.name} FINAL GROUP BY cluster_id",
     )
     return (
         "SELECT cluster_id, sum(scans) AS scans, sum(inquiries) AS inquiries,"

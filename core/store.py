@@ -19,20 +19,17 @@ import fcntl
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from core.migrations import Migration, migrate
-from core.reads import (  # noqa: F401 (QueryResult and the checks: importable from here too)
+from core.reads import (
     READ_TIME_LIMIT_S,
     QueryResult,
     ReaderPool,
     StoreError,
-    _functions,
-    _reason,
     open_reader,
     run_read,
 )
@@ -141,13 +138,3 @@ def _acquire_owner_lock(settings: Settings):  # type: ignore[no-untyped-def]
         ) from None
     return handle
 
-
-def __getattr__(name: str) -> Any:
-    # Short-lived: the owner's endpoint and read_query moved to core.owner (which imports
-    # Store, so this module cannot import it at load time); callers still importing them
-    # from here get them until they import core.owner.
-    if name in ("QueryServer", "read_query"):
-        from core import owner
-
-        return getattr(owner, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -62,6 +62,7 @@ class LocalKafka:
     cache_dir: Path  # Maven-resolved jars, shared by every data dir
     version: str  # Apache Kafka release resolved from Maven Central
     max_message_bytes: int  # the brokers' message.max.bytes (and replica fetch size)
+    default_partitions: int = 6  # num.partitions; the command passes the registry's count
 
 
 class InfraError(RuntimeError):
@@ -120,7 +121,8 @@ def cluster_nodes(root: Path, bootstrap: str, brokers: int) -> list[Node]:
     ]
 
 
-def render_properties(node: Node, nodes: Sequence[Node], max_message_bytes: int) -> str:
+def render_properties(node: Node, nodes: Sequence[Node], max_message_bytes: int,
+                      default_partitions: int = 6) -> str:
     """``server.properties`` of ``node`` in a cluster of ``nodes`` (1: replication 1, 3: 3/2)."""
     rf, isr = (1, 1) if len(nodes) == 1 else (3, 2)
     voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
@@ -139,7 +141,7 @@ def render_properties(node: Node, nodes: Sequence[Node], max_message_bytes: int)
         }),
         ("Topics are created explicitly from the registry: a typo must not create one", {
             "auto.create.topics.enable": "false",
-            "num.partitions": 6,
+            "num.partitions": default_partitions,
         }),
         ("Oversized events must reach the stream workers, which dead-letter them", {
             "message.max.bytes": max_message_bytes,
@@ -289,7 +291,7 @@ def up(kafka: LocalKafka, brokers: int = 1, progress: Progress = None) -> dict[s
             )
         pids = {n.node_id: broker_pid(n) for n in nodes}
         for n in nodes:
-            wanted = render_properties(n, nodes, kafka.max_message_bytes)
+            wanted = render_properties(n, nodes, kafka.max_message_bytes, kafka.default_partitions)
             if pids[n.node_id] and n.properties.read_text() != wanted:
                 raise InfraError(
                     f"broker {n.node_id} (pid {pids[n.node_id]}) runs with other settings (ports?)"
@@ -301,7 +303,9 @@ def up(kafka: LocalKafka, brokers: int = 1, progress: Progress = None) -> dict[s
         cluster_id = _cluster_id(root, nodes)
         for n in to_start:
             n.storage.mkdir(parents=True, exist_ok=True)
-            n.properties.write_text(render_properties(n, nodes, kafka.max_message_bytes))
+            n.properties.write_text(
+                render_properties(n, nodes, kafka.max_message_bytes, kafka.default_partitions)
+            )
         _format([n for n in to_start if not (n.storage / "meta.properties").exists()],
                 cluster_id, java, libs)
         for n in nodes:

@@ -94,7 +94,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sql(args: argparse.Namespace, settings: Settings) -> int:
-    from core.store import read_query
+    from core.owner import read_query
 
     result = read_query(settings, args.query)
     if args.json:
@@ -126,7 +126,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.unique_buyers:
         from leadloom.commands import bench_buyers
 
-        result = bench_buyers.run(settings, args.buyer_events, args.buyers, 20, progress)
+        result = bench_buyers.run(settings, args.buyer_events, args.buyers, 20, progress,
+                                  allow_server_database=args.allow_server_database)
         for key, value in result.items():
             print(f"{key:<40}{value}")
         if args.json:
@@ -209,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sql", help="run one read query on the configured store",
         description=(
             "Runs one statement (SELECT, DESCRIBE, SHOW or EXISTS) read-only: the engine runs it\n"
-            "with readonly=1 and stops it at the time limit (core.store.READ_TIME_LIMIT_S,\n"
+            "with readonly=1 and stops it at the time limit (core.reads.READ_TIME_LIMIT_S,\n"
             "30 s). Writes, DDL, table functions that reach files or the network, INTO OUTFILE,\n"
             "FORMAT and SETTINGS overrides are refused with a one-line reason. While 'leadloom\n"
             "run' owns the embedded store the query goes through it; a run that does not answer\n"
@@ -272,11 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
             "Reads JSON lines, one buyer record per line, processes them one at a time in\n"
             "input order exactly as the stream does, and writes {\"id\", \"buyer_id\"} lines\n"
             "(after the last record, so ids reflect every merge).\n\n"
-            "Record fields (all optional except id; unknown fields are ignored):\n"
+            "Record fields (all optional except id; unknown fields are ignored; numbers are\n"
+            "taken as text):\n"
             "  id, full_name, given_name, family_name, company, email, phone, wechat,\n"
             "  country (ISO 3166 alpha-2, the default region for phone numbers), province,\n"
             "  city, address, postcode, badge_id (a fair badge: one person, matches outright)\n\n"
-            "A malformed line is reported on stderr with its line number and skipped."
+            "A line that is not JSON, lacks id, or holds an object, array or true/false in a\n"
+            "field is malformed: reported on stderr with its line number and skipped."
         ),
     )
     resolve.add_argument("--in", dest="input", default=None, help="input file (default stdin)")

@@ -32,8 +32,9 @@ from kafka.errors import KafkaError
 
 from core.kafka import KafkaUnavailable, bootstrap_list, consumer_lag, ensure_topics
 from core.migrations import load_migrations
+from core.owner import QueryServer
 from core.settings import Settings, settings_env
-from core.store import QueryServer, Store
+from core.store import Store
 from infra.clickhouse import MIGRATIONS_DIR
 from schemas.registry import RAW_TOPICS
 from streams.sink import Sink, describe_error

@@ -37,7 +37,7 @@ import faust
 import orjson
 from faust.types import TP, EventT
 
-from core.kafka import bootstrap_list
+from core.kafka import bootstrap_list, fetch_sizes
 from core.settings import Settings
 from schemas.deadletter import Reason
 from schemas.registry import (
@@ -116,7 +116,7 @@ def create_app(settings: Settings) -> faust.App:
         producer_linger=settings.worker_linger_ms / 1000,  # s (Faust's _ms form is deprecated)
         producer_max_batch_size=512 * 1024,
         producer_max_request_size=settings.kafka_wire_max_bytes,
-        consumer_max_fetch_size=8 * 1024 * 1024,
+        consumer_max_fetch_size=fetch_sizes(settings)["max_partition_fetch_bytes"],
         table_standby_replicas=0,
         # A crashed worker holds its partitions until its session expires: keep that short.
         broker_session_timeout=10.0,
@@ -124,7 +124,7 @@ def create_app(settings: Settings) -> faust.App:
         datadir=str(settings.data_dir / "faust"),
     )
     install_guarded_transport(app)
-    event_type_of = {topics.name(spec): spec.value_schema for spec in RAW_TOPICS}
+    event_type_of = {topics.name(spec): spec.event_type for spec in RAW_TOPICS}
     raw = app.topic(*event_type_of, key_type=bytes, value_type=bytes,
                     key_serializer="raw", value_serializer="raw")
     valid_out = app.topic(topics.valid_events, key_serializer="raw", value_serializer="raw")
@@ -253,7 +253,7 @@ def _add_resolver(app: faust.App, settings: Settings) -> None:
                           len(failed), failed[0][0], failed[0][2])
             for reason, line, why in failed:
                 row = dead_letter_row(Rejected(reason, why), source, line,
-                                      datetime.now(UTC))
+                                      datetime.now(UTC), dict(event.message.headers or ()))
                 await dead_out.send(value=orjson.dumps(row))
         for table, rows in ((BUYER_ALIASES.name, out.aliases), (BUYERS.name, out.buyers)):
             for block in chunk_rows(rows):

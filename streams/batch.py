@@ -83,13 +83,13 @@ class _Touched:
 
 
 def processing_error(exc: BaseException, source: SourceRef, raw: bytes | None,
-                     now: datetime) -> bytes:
+                     now: datetime, headers: Mapping[str, bytes] | None = None) -> bytes:
     """The dead letter of a message whose processing raised unexpectedly."""
     log.error("%s: processing failed (%s: %s); dead-lettered", source,
               type(exc).__name__, exc)
     detail = f"{type(exc).__name__}: {exc}"[:300]
     return orjson.dumps(dead_letter_row(Rejected(Reason.PROCESSING_ERROR, detail), source,
-                                        raw, now))
+                                        raw, now, headers))
 
 
 def process_batch(
@@ -108,7 +108,7 @@ def process_batch(
             outcome = validate(msg.value, event_type_of_topic[msg.topic], max_bytes)
             if not isinstance(outcome, Accepted):
                 out.dead_letters.append(
-                    orjson.dumps(dead_letter_row(outcome, source, msg.value, now)))
+                    orjson.dumps(dead_letter_row(outcome, source, msg.value, now, msg.headers)))
                 continue
             event = outcome.event
             row = event_row(event, outcome.enrichment, source)
@@ -117,7 +117,7 @@ def process_batch(
             ident_line = orjson.dumps(ident) if ident is not None else None
             lead = _contribution(msg.topic, outcome, partitions)
         except Exception as exc:  # noqa: BLE001 (data must never crash the agent)
-            out.dead_letters.append(processing_error(exc, source, msg.value, now))
+            out.dead_letters.append(processing_error(exc, source, msg.value, now, msg.headers))
             continue
         out.rows_by_table.setdefault(table_for(event), []).append(encoded)
         if ident_line is not None:
@@ -165,7 +165,7 @@ def aggregate_leads(
                 changed = entry.state.add(c["cluster_id"], c["event_id"], c["badge_id"])
             except Exception as exc:  # noqa: BLE001 (an internal line we cannot read)
                 source = SourceRef(msg.topic, msg.partition, msg.offset)
-                out.dead_letters.append(processing_error(exc, source, line, now))
+                out.dead_letters.append(processing_error(exc, source, line, now, msg.headers))
                 continue
             touched[key] = entry
             entry.changed |= changed

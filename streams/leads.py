@@ -24,16 +24,18 @@ so the ClickHouse table keeps the latest part with ReplacingMergeTree(version).
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 
+from schemas.events import EventType
+from schemas.registry import crc32_partition
+
 # Which counter an event type feeds; other types are not leads.
 LEAD_KIND_BY_EVENT_TYPE = {
-    "booth_scan": "scans",
-    "online_inquiry": "inquiries",
-    "procurement_step": "procurement_steps",
+    EventType.BOOTH_SCAN: "scans",
+    EventType.ONLINE_INQUIRY: "inquiries",
+    EventType.PROCUREMENT_STEP: "procurement_steps",
 }
 
 
@@ -58,7 +60,7 @@ def leads_partition(badge_id: str | None, event_id: str, partitions: int) -> int
     Stable across processes and Python versions (unlike ``hash``), and independent of how
     the raw event was partitioned.
     """
-    return zlib.crc32((badge_id or event_id).encode("utf-8")) % partitions
+    return crc32_partition(badge_id or event_id, partitions)
 
 
 def contribution(event_id: str, cluster_id: str, minute: str, topic: str, kind: str,

@@ -223,11 +223,11 @@ def split_lines(rows: list[Row]) -> list[Line]:
 def refused_dead_letters(refused: list[Refused], failed_at: datetime) -> list[Row]:
     """``store_refused`` dead-letter rows for the lines the engine refused one by one.
 
-    ``dead_letters`` is idempotent on the source coordinates, and the rows of one derived
-    record share its coordinates: the refused rows of one record therefore make one dead
-    letter (raw bytes: those rows, newline-joined, in order; detail: the first refusal and
-    how many rows), so none hides another. A redelivered record refuses the same rows and
-    writes the same key again.
+    ``dead_letters`` is idempotent on the origin (the source coordinates, unless a replay
+    set ``leadloom-origin``) and the raw bytes' hash. The refused rows of one record make
+    one dead letter (raw bytes: those rows, newline-joined, in order; detail: the first
+    refusal and how many rows). A redelivered record refuses the same rows and writes the
+    same key again.
     """
     by_record: dict[Row, list[Refused]] = {}
     for item in refused:

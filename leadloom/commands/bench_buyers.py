@@ -24,6 +24,7 @@ from core.settings import Settings
 from core.store import Store
 from infra.clickhouse import MIGRATIONS_DIR
 from leadloom.commands.session import STAMP_FORMAT, refuse_server_database, run_database
+from schemas.events import EventType
 from schemas.reference import booth_roster
 from schemas.registry import (
     BUYER_ALIASES,
@@ -111,7 +112,7 @@ def _fill(store: Store, db: str, events: int, buyers: int) -> None:
     store.client.command(
         f"INSERT INTO {db}.{BUYER_EVENTS_TABLE.name} (event_id, event_type, fair_id,"
         " occurred_at, cluster_id, exhibitor_id, booth_id, alias, buyer_id, resolved_at)"
-        f" SELECT toString(number), 'booth_scan', '{FAIR}',"
+        f" SELECT toString(number), '{EventType.BOOTH_SCAN.value}', '{FAIR}',"
         " toDateTime64('2026-03-26 01:00:00', 3, 'UTC') + toIntervalSecond(number % 32400),"
         f" {clusters}[1 + cityHash64(number, 1) % {len(booths)}], '',"
         f" {ids}[1 + cityHash64(number, 1) % {len(booths)}],"

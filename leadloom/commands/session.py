@@ -25,6 +25,7 @@ from core.settings import Settings
 from core.store import Store
 from infra import kafka_local
 from leadloom.pipeline import Pipeline
+from schemas.registry import RAW_PARTITIONS
 
 STAMP_FORMAT = "%Y%m%d%H%M%S"  # a run's time in its namespace and database name (UTC)
 
@@ -38,7 +39,7 @@ def local_kafka(settings: Settings) -> kafka_local.LocalKafka:
     return kafka_local.LocalKafka(
         bootstrap=settings.kafka_bootstrap, data_dir=settings.data_dir,
         cache_dir=settings.cache_dir, version=settings.kafka_version,
-        max_message_bytes=settings.kafka_wire_max_bytes,
+        max_message_bytes=settings.kafka_wire_max_bytes, default_partitions=RAW_PARTITIONS,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -44,10 +45,13 @@ def port_open(bootstrap: str) -> bool:
 
 
 def test_demo_counts_equal_the_ground_truth_and_it_cleans_up(user_env: dict[str, str]) -> None:
+    databases = []
     for run in range(2):  # a second run works too
         done = leadloom(user_env, "demo", "--events", "5000", "--seed", str(3 + run), "--json")
         assert done.returncode == 0, done.stderr[-2000:]
         report = json.loads(done.stdout.strip().splitlines()[-1])
+        assert re.fullmatch(r"leadloom_demo_\d{14}", report["database"]), report["database"]
+        databases.append(report["database"])
         truth = json.loads(Path(user_env["LEADLOOM_DATA_DIR"], "ground_truth.json").read_text())
         assert report["events_stored"] == report["expected_valid_events"] == \
             truth["expected_valid_events"]
@@ -66,12 +70,19 @@ def test_demo_counts_equal_the_ground_truth_and_it_cleans_up(user_env: dict[str,
         status = leadloom(user_env, "infra", "status", "--json")
         assert status.returncode == 0
         assert not any(b["alive"] for b in json.loads(status.stdout.splitlines()[-1])["brokers"])
-    # leadloom sql on the store the demo left behind agrees with its report
-    sql = leadloom(user_env, "sql", "SELECT uniqExact(event_id) FROM leadloom.scans", "--json")
+    # leadloom sql on the database the last demo left behind agrees with its report
+    sql = leadloom(user_env, "sql", f"SELECT uniqExact(event_id) FROM {databases[-1]}.scans",
+                   "--json")
     assert sql.returncode == 0, sql.stderr
     assert json.loads(sql.stdout.splitlines()[-1])["rows"] == [
         [truth["expected_by_type"]["booth_scan"]]
     ]
+    # each demo wrote into a database of its own: the configured one ("leadloom") was never
+    # created, and the second demo dropped the first one's (a demo's, nothing else)
+    shown = leadloom(user_env, "sql", "SHOW DATABASES", "--json")
+    assert shown.returncode == 0, shown.stderr
+    names = {row[0] for row in json.loads(shown.stdout.splitlines()[-1])["rows"]}
+    assert databases[-1] in names and databases[0] not in names and "leadloom" not in names
 
 
 def test_failures_exit_non_zero_with_a_one_line_reason(user_env: dict[str, str]) -> None:

@@ -15,8 +15,8 @@ from core import queries as q
 from core.kafka import admin, bootstrap_list, producer
 from core.settings import Settings
 from leadloom.pipeline import Pipeline
-from producers.publish import publish
 from producers.simulator import simulate_fair
+from producers.simulator.publish import publish
 from schemas.reference import booth_roster
 from schemas.registry import IDENTITY_LOG_TABLE, RAW_PARTITIONS, changelog_topic
 from streams.identity.stream import IdentityStreams, Outputs

@@ -16,8 +16,8 @@ from core import queries as q
 from core.kafka import producer
 from core.settings import Settings
 from leadloom.pipeline import Pipeline
-from producers.publish import publish
 from producers.simulator import simulate_fair
+from producers.simulator.publish import publish
 from schemas.deadletter import Reason
 from streams.rows import DEAD_LETTER_RAW_PREFIX
 from tests.conftest import running_pipeline

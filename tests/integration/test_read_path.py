@@ -22,8 +22,9 @@ import pytest
 
 from core import queries as q
 from core.owner import QueryServer, read_query
+from core.reads import StoreError
 from core.settings import Settings
-from core.store import Store, StoreError
+from core.store import Store
 from tests.factories.stores import open_store
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,10 @@ import orjson
 import pytest
 
 from core.migrations import migrate
+from core.owner import QueryServer, read_query
+from core.reads import StoreError
 from core.settings import Settings
-from core.store import QueryServer, Store, StoreError, read_query
+from core.store import Store
 from schemas.registry import ALL_TABLES
 from streams.rows import SourceRef, event_row
 from streams.validate import Accepted, validate

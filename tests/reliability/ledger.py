@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from kafka.errors import KafkaError
 
-from core import summary
-from core.summary import Query
+from core import queries as q
+from core.queries import Query
 from leadloom.pipeline import Pipeline
 from schemas.registry import (
     BUYER_EVENTS_TABLE,
@@ -230,7 +230,7 @@ def audit(pipe: Pipeline, sent: list[Message], landed: list[Landed],
                                  f"(expected {want[column]})")
                 if column != "distinct_badges":  # doubled counts events, not badges
                     out.doubled += max(0, have[column] - want[column])
-    raw_leads = summary.leads_by_cluster(query, db)
+    raw_leads = q.run(q.LEADS_BY_CLUSTER, query, db)
     for cluster, counts in _expected_leads_by_cluster(docs).items():
         for column, n in counts.items():
             if raw_leads.get(cluster, {}).get(column, 0) != n:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from core.store import _functions, _reason
+from core.reads import _functions, _reason
 
 # EXPLAIN AST of: SELECT file(x), arrayMap(y -> file(y), [..]) FROM url(..) JOIN numbers(2)
 TREE = """SelectWithUnionQuery (children 1)

@@ -61,9 +61,27 @@ def scans_stored(pipe: Pipeline) -> set[str]:
     return {r[0] for r in query(f"SELECT event_id FROM {db}.scans FINAL").rows}
 
 
-def test_scans_on_101_days_are_all_stored_by_splitting_the_insert(pipeline: Pipeline) -> None:
+def test_events_on_101_days_are_all_stored_by_splitting_the_insert(pipeline: Pipeline) -> None:
     # One insert block may touch at most 100 partitions (days) of a table; one batch
     # of 101 days must be split until it fits, not retried forever or dead-lettered.
+    # Raw tables have no partitions since they collapse on event_id alone (migration
+    # 006), so the day-partitioned table here is leads_minute_parts: one derived message
+    # holding 101 days' parts is one insert block. Its counts are zero and its source topic
+    # its own, so the leads of the scans below are unchanged by it.
+    parts = [
+        orjson.dumps({
+            "cluster_id": "keqiao",
+            "minute": (datetime(2026, 1, 1, 3, 17, tzinfo=UTC) + timedelta(days=day))
+            .strftime("%Y-%m-%d %H:%M:%S"),
+            "source_topic": "split-probe", "source_partition": 0, "scans": 0, "inquiries": 0,
+            "procurement_steps": 0, "distinct_badges": 0, "version": 0,
+            "updated_at": "2026-04-11T09:30:00.000+00:00",
+        })
+        for day in range(101)
+    ]
+    prod = producer(pipeline.settings)
+    prod.send(pipeline.settings.topics.leads_minute, value=b"\n".join(parts))
+    prod.flush()
     docs = [scan_on_day(day, f"B-DAY-{day}") for day in range(101)]
     prod = producer(pipeline.settings, linger_ms=500)
     for doc in docs:
@@ -77,6 +95,8 @@ def test_scans_on_101_days_are_all_stored_by_splitting_the_insert(pipeline: Pipe
     assert query(f"SELECT count() FROM {db}.buyer_events FINAL").rows[0][0] == 101
     assert sum(c["scans"] for c in q.run(q.STREAM_LEADS_BY_CLUSTER, query, db).values()) == 101
     assert q.run(q.DEAD_LETTERS_BY_REASON, query, db) == {}
+    assert query(f"SELECT count() FROM {db}.leads_minute_parts FINAL"
+                 " WHERE source_topic = 'split-probe'").rows[0][0] == 101
     assert pipeline.sink is not None and pipeline.sink.stats.bisect_inserts > 0
     assert pipeline.failure is None
 

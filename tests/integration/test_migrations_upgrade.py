@@ -122,6 +122,10 @@ def _assert_upgraded(store: Store, before: dict[str, dict[str, dict[str, Any]]])
         "ORDER BY source_offset").result_rows
     assert letters == [("t.raw.scans", 2, 40, "t.raw.scans", 2, 40, "bad_json"),
                        ("t.raw.scans", 2, 41, "t.raw.scans", 2, 41, "bad_json")]
+    keys = store.client.query(
+        f"SELECT sorting_key, partition_key FROM system.tables WHERE database = '{db}'"
+        " AND name = 'buyer_events'").result_rows
+    assert keys == [("event_id", "")]
     # the views over the tables still answer
     for view in ("leads_per_cluster_minute", "unique_buyers_by_cluster", "unique_buyers_total"):
         store.client.query(f"SELECT * FROM {db}.{view}")
@@ -166,7 +170,7 @@ def test_an_upgrade_interrupted_midway_runs_again_to_the_same_end(old_store: Sto
         old_store.client.command(statement.sql)
     old_store.client.command(next(s.sql for s in statements
                                   if s.sql.startswith(f"INSERT INTO {db}.scans__006")))
-    assert migrate(old_store.client, db, MIGRATIONS) == [6, 7]
+    assert migrate(old_store.client, db, MIGRATIONS) == [6, 7, 8]
     _assert_upgraded(old_store, before)
 
 
@@ -199,3 +203,26 @@ def test_after_the_upgrade_a_re_failed_replay_replaces_its_dead_letter(old_store
         " FINAL WHERE origin_offset = 40").result_rows
     assert rows == [(5, 9000, "invalid_field")]
     assert _count(old_store, "SELECT count() FROM {db}.dead_letters FINAL") == 2
+
+
+def test_after_the_upgrade_a_replayed_buyer_event_counts_once_where_it_now_belongs(
+    old_store: Store,
+) -> None:
+    migrate(old_store.client, old_store.database, MIGRATIONS)
+    db = old_store.database
+    event = {"event_id": "scan-replayed", "event_type": "booth_scan",
+             "fair_id": "CIFW-2026-AW", "occurred_at": "2026-03-26T02:15:30.000+00:00",
+             "cluster_id": "keqiao", "exhibitor_id": "EX-1", "booth_id": "K-1",
+             "alias": "rec-1", "buyer_id": "buyer-1",
+             "resolved_at": "2026-03-26T02:15:31.000+00:00"}
+    old_store.insert_json_rows("buyer_events", [orjson.dumps(event)])
+    # replayed after an enrichment fix: another cluster, and a corrected clock (next day)
+    fixed = dict(event, cluster_id="humen", occurred_at="2026-03-27T02:15:30.000+00:00")
+    old_store.insert_json_rows("buyer_events", [orjson.dumps(fixed)])
+    by_cluster = old_store.client.query(
+        f"SELECT cluster_id, buyers, events FROM {db}.unique_buyers_by_cluster"
+        " ORDER BY cluster_id").result_rows
+    assert by_cluster == [("humen", 1, 1)]
+    by_hour = old_store.client.query(
+        f"SELECT toString(hour) FROM {db}.unique_buyers_by_hour").result_rows
+    assert by_hour == [("2026-03-27 02:00:00",)]

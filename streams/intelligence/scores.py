@@ -30,6 +30,7 @@ from schemas.events import InquiryEvent, ProcurementEvent, ProcurementStep, Scan
 Rating = Literal["hot", "warm", "cold"]
 Step = Literal["sample_request", "quote_request", "cooperation_intent", "purchase_order"]
 Tier = Literal["hot", "warm", "cold"]
+PairEvent = ScanEvent | InquiryEvent | ProcurementEvent  # the events that carry lead signals
 
 # The procurement ladder, in the order a buyer climbs it (DOMAIN.md's buyer journey).
 STEPS: tuple[Step, ...] = ("sample_request", "quote_request", "cooperation_intent",
@@ -188,7 +189,7 @@ class LeadSignals:
     @classmethod
     def from_event(
         cls,
-        event: ScanEvent | InquiryEvent | ProcurementEvent,
+        event: PairEvent,
         to_cny: Callable[[Decimal, str], Decimal | None] | None = None,
     ) -> LeadSignals:
         """The signals one event carries (fold many with ``combine``).

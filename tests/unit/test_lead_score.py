@@ -16,6 +16,7 @@ from streams.intelligence.scores import (
     RATINGS,
     STEPS,
     LeadSignals,
+    PairEvent,
     ScoreModel,
     recency_part,
     score,
@@ -214,9 +215,15 @@ def test_combine_adds_counts_unites_days_and_keeps_the_strongest_figures() -> No
         inquiry_budget_cny=8000.0, inquiry_lead_time_days=30, furthest_step="quote_request")
 
 
-def _journey(rng: random.Random, buyer: str) -> list[Any]:
+def _event(doc: dict[str, Any]) -> PairEvent:
+    event = EVENT_ADAPTER.validate_python(doc)
+    assert isinstance(event, PairEvent)
+    return event
+
+
+def _journey(rng: random.Random, buyer: str) -> list[PairEvent]:
     """A random mix of one buyer's scans, inquiries and steps with one exhibitor."""
-    docs: list[dict[str, Any]] = []
+    events: list[PairEvent] = []
     for _ in range(rng.randrange(1, 12)):
         at = (NOW - timedelta(minutes=rng.randrange(0, 5 * 24 * 60))).isoformat()
         kind = rng.randrange(3)
@@ -230,11 +237,11 @@ def _journey(rng: random.Random, buyer: str) -> list[Any]:
             doc = ev.procurement(buyer_ref=buyer, step=rng.choice(STEPS))
         doc["occurred_at"] = at
         doc["received_at"] = at
-        docs.append(EVENT_ADAPTER.validate_python(doc))
-    return docs
+        events.append(_event(doc))
+    return events
 
 
-def _fold(events: list[Any]) -> LeadSignals:
+def _fold(events: list[PairEvent]) -> LeadSignals:
     signals = [LeadSignals.from_event(e) for e in events]
     out = signals[0]
     for s in signals[1:]:
@@ -255,17 +262,17 @@ def test_a_merged_buyer_scores_as_if_all_events_were_one_buyers() -> None:
 
 def test_an_event_carries_its_signals() -> None:
     late_evening_utc = "2026-03-25T17:30:00+00:00"  # 01:30 on 26 March in Shanghai
-    scan = EVENT_ADAPTER.validate_python(ev.scan(rating="warm") | {
+    scan = _event(ev.scan(rating="warm") | {
         "occurred_at": late_evening_utc, "received_at": late_evening_utc})
     s = LeadSignals.from_event(scan)
     assert (s.scans, s.scan_days, s.ratings) == (1, {date(2026, 3, 26)}, {"warm"})
-    step = LeadSignals.from_event(EVENT_ADAPTER.validate_python(
+    step = LeadSignals.from_event(_event(
         ev.procurement(step="cooperation_intent")))
     assert step.furthest_step == "cooperation_intent" and step.scans == 0
 
 
 def test_a_foreign_budget_counts_only_once_converted() -> None:
-    usd = EVENT_ADAPTER.validate_python(ev.inquiry(budget="1000.00", currency="USD"))
+    usd = _event(ev.inquiry(budget="1000.00", currency="USD"))
     assert LeadSignals.from_event(usd).inquiry_budget_cny is None
     converted = LeadSignals.from_event(usd, to_cny=lambda amount, cur: amount * Decimal("7.2"))
     assert converted.inquiry_budget_cny == 7200.0

@@ -165,6 +165,17 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _rates(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from leadloom.commands.rates import load_file
+
+    result = load_file(settings, Path(args.file), progress)
+    if args.json:
+        emit_json(result)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="leadloom",
@@ -286,6 +297,24 @@ def build_parser() -> argparse.ArgumentParser:
     resolve.add_argument("--out", dest="output", default=None, help="output file (default stdout)")
     resolve.add_argument("--merges", default=None, help="also write the merges (JSON lines)")
     resolve.set_defaults(handler=_resolve)
+
+    rates = sub.add_parser(
+        "rates", help="currency rates for values in CNY: load an operator's CSV",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "rates load FILE: a CSV with the header currency,cny_per_unit,valid_from (CNY per\n"
+            "one unit, from valid_from on; a date is 00:00 UTC). The whole file is checked\n"
+            "first: any bad line and nothing is loaded (exit 1, the line named). A (currency,\n"
+            "valid_from) loaded again replaces its rate; others are added. The product ships\n"
+            "reference rates (infra/clickhouse/rates/cny_rates.csv). Refused while 'leadloom\n"
+            "run' owns the embedded store: stop it first."
+        ),
+    )
+    rates_sub = rates.add_subparsers(dest="rates_command", required=True)
+    rates_load = rates_sub.add_parser("load", help="check and load a rates CSV")
+    rates_load.add_argument("file", help="the rates CSV")
+    rates_load.add_argument("--json", action="store_true")
+    rates.set_defaults(handler=_rates)
     return parser
 
 

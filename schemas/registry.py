@@ -382,6 +382,15 @@ UNIQUE_BUYERS_TOTAL = TableSpec(
 SCHEMA_MIGRATIONS = TableSpec(
     "schema_migrations", ("version", "name", "applied_at"), "applied migration files"
 )
+CURRENCY_RATES = TableSpec(
+    "currency_rates", ("currency", "valid_from", "cny_per_unit", "source", "loaded_at"),
+    "CNY per unit of a currency from valid_from on (shipped reference rates, then the"
+    " operator's `leadloom rates load`); newest load wins per (currency, valid_from)",
+)
+CNY_RATE_CURRENT = TableSpec(
+    "cny_rate_current", ("currency", "cny_per_unit", "valid_from"),
+    "view: the rate of each currency in force now", is_view=True,
+)
 
 TABLE_BY_EVENT_TYPE: dict[str, TableSpec] = {
     EventType.BUYER_REGISTRATION: REGISTRATIONS,

@@ -4,8 +4,7 @@ The file is checked whole first (``core.rates.parse_rates``): any bad line and n
 loaded, the command exits 1 naming the first bad line. Then the rows go into
 ``currency_rates`` in one insert; a (currency, valid_from) loaded again replaces the earlier
 rate, others are added. The shipped reference rates come from migration 009
-(``009_currency_rates.sql``, which creates the table; staged in ``infra/clickhouse/rates/``
-until it joins the numbered migrations: without the table the command refuses).
+(``009_currency_rates.sql``, which creates the table and inserts them while it is empty).
 
 The embedded store has one writer, its owner: writes through the owner (``leadloom run``)
 are not supported, so while it runs the command refuses and changes nothing; otherwise it
@@ -25,7 +24,7 @@ from core.reads import StoreError
 from core.settings import Settings
 from core.store import Store
 from infra.clickhouse import MIGRATIONS_DIR
-from schemas.registry import CNY_RATE_CURRENT, CURRENCY_RATES
+from schemas.registry import CNY_RATE_CURRENT
 
 
 def load_file(settings: Settings, path: Path,
@@ -51,9 +50,6 @@ def load_file(settings: Settings, path: Path,
             " loaded"
         ) from None
     try:
-        if not store.query(f"EXISTS TABLE {store.database}.{CURRENCY_RATES.name}").rows[0][0]:
-            raise StoreError(f"{store.database} has no {CURRENCY_RATES.name} table (migration"
-                             " 009_currency_rates not applied); nothing was loaded")
         loaded = load_rates(store, store.database, rates, source=path.name)
         current = store.query(
             f"SELECT currency, cny_per_unit, valid_from FROM {store.database}."

@@ -170,7 +170,8 @@ def test_an_upgrade_interrupted_midway_runs_again_to_the_same_end(old_store: Sto
         old_store.client.command(statement.sql)
     old_store.client.command(next(s.sql for s in statements
                                   if s.sql.startswith(f"INSERT INTO {db}.scans__006")))
-    assert migrate(old_store.client, db, MIGRATIONS) == [6, 7, 8]
+    assert migrate(old_store.client, db, MIGRATIONS) == [m.version for m in MIGRATIONS
+                                                         if m.version > 5]
     _assert_upgraded(old_store, before)
 
 

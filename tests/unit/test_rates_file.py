@@ -9,12 +9,13 @@ from decimal import Decimal
 
 import pytest
 
-from core.migrations import load_migrations, on_cluster, parse_statements
+from core.migrations import on_cluster, parse_statements
 from core.rates import Rate, RatesFileError, parse_rates, to_cny_sql
 from infra.clickhouse import MIGRATIONS_DIR
 from producers.simulator.lexicon import CURRENCY_BY_COUNTRY
+from tests.factories.stores import MIGRATIONS
 
-RATES_DIR = MIGRATIONS_DIR.parent / "rates"  # migration 009 is staged here until integrated
+RATES_DIR = MIGRATIONS_DIR.parent / "rates"  # the shipped reference rates
 SHIPPED = RATES_DIR / "cny_rates.csv"
 HEADER = "currency,cny_per_unit,valid_from\n"
 
@@ -82,7 +83,7 @@ def test_the_shipped_file_covers_every_currency_the_simulator_sends() -> None:
 
 
 def test_migration_009_inserts_exactly_the_shipped_rates_into_an_empty_table_only() -> None:
-    (migration,) = [m for m in load_migrations(RATES_DIR) if m.version == 9]
+    (migration,) = [m for m in MIGRATIONS if m.version == 9]
     (insert,) = [s for s in parse_statements(migration.sql) if s.sql.startswith("INSERT")]
     assert insert.when == "SELECT count() = 0 FROM {database}.currency_rates"
     values = re.findall(r"\('([A-Z]{3})', '([^']+)', ([0-9.]+),", insert.sql)
@@ -101,7 +102,7 @@ def test_to_cny_sql_reads_the_rates_table_of_the_given_database() -> None:
 
 
 def test_migration_009_is_safe_to_re_run_and_has_a_cluster_variant() -> None:
-    (migration,) = load_migrations(RATES_DIR)
+    (migration,) = [m for m in MIGRATIONS if m.version == 9]
     assert (migration.version, migration.name) == (9, "currency_rates")
     for statement in parse_statements(migration.sql):
         if statement.sql.startswith("INSERT"):

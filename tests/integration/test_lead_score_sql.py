@@ -14,13 +14,13 @@ from streams.intelligence.scores import (
     DEFAULT_MODEL,
     RATINGS,
     SIGNAL_COLUMNS,
-    STEPS,
     LeadSignals,
     ScoreModel,
     score,
     score_sql,
     tier_sql,
 )
+from tests.factories.signals import random_signals
 
 NOW = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)
 # A model other than the default, so the SQL is proven to follow the model it is given.
@@ -39,23 +39,6 @@ COLUMNS = """
     inquiry_lead_time_days Nullable(UInt16),
     furthest_step Nullable(String)
 """
-
-
-def random_signals(rng: random.Random) -> LeadSignals:
-    days = {date(2026, 3, 24) + timedelta(days=rng.randrange(5)) for _ in range(rng.randrange(5))}
-    inquiry = rng.random() < 0.5
-    return LeadSignals(
-        last_activity=NOW - timedelta(microseconds=rng.randrange(-3600 * 10**6, 6 * 86400 * 10**6)),
-        scans=rng.randrange(0, 9),
-        scan_days=frozenset(days),
-        ratings=frozenset(r for r in RATINGS if rng.random() < 0.3),
-        has_inquiry=inquiry,
-        inquiry_quantity=rng.choice([None, rng.randrange(1, 20_000)]) if inquiry else None,
-        inquiry_budget_cny=(rng.choice([None, round(rng.uniform(0, 400_000), 2)])
-                            if inquiry else None),
-        inquiry_lead_time_days=rng.choice([None, rng.randrange(0, 200)]) if inquiry else None,
-        furthest_step=rng.choice([None, *STEPS]),
-    )
 
 
 def _literal(value: object) -> str:
@@ -91,7 +74,7 @@ def signals() -> list[LeadSignals]:
                     furthest_step="purchase_order"),
         LeadSignals(last_activity=NOW, has_inquiry=True, inquiry_lead_time_days=400),
     ]
-    return edge_cases + [random_signals(rng) for _ in range(500)]
+    return edge_cases + [random_signals(rng, NOW, timedelta(microseconds=1)) for _ in range(500)]
 
 
 @pytest.fixture(scope="module")

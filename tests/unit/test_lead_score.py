@@ -23,29 +23,13 @@ from streams.intelligence.scores import (
     tier_of,
 )
 from tests.factories import events as ev
+from tests.factories.signals import random_signals
 
 NOW = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)
 M = DEFAULT_MODEL
 
 
-def random_signals(rng: random.Random) -> LeadSignals:
-    days = {date(2026, 3, 24) + timedelta(days=rng.randrange(5)) for _ in range(rng.randrange(5))}
-    inquiry = rng.random() < 0.5
-    return LeadSignals(
-        last_activity=NOW - timedelta(seconds=rng.randrange(-3600, 6 * 86400)),
-        scans=rng.randrange(0, 9),
-        scan_days=frozenset(days),
-        ratings=frozenset(r for r in RATINGS if rng.random() < 0.3),
-        has_inquiry=inquiry,
-        inquiry_quantity=rng.choice([None, rng.randrange(1, 20_000)]) if inquiry else None,
-        inquiry_budget_cny=(rng.choice([None, round(rng.uniform(0, 400_000), 2)])
-                            if inquiry else None),
-        inquiry_lead_time_days=rng.choice([None, rng.randrange(0, 200)]) if inquiry else None,
-        furthest_step=rng.choice([None, *STEPS]),
-    )
-
-
-SAMPLES = [random_signals(random.Random(seed)) for seed in range(300)]
+SAMPLES = [random_signals(random.Random(seed), NOW) for seed in range(300)]
 
 
 def value(signals: LeadSignals, now: datetime = NOW) -> float:

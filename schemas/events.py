@@ -45,6 +45,18 @@ MAX_LATE = timedelta(days=30)
 MAX_AHEAD = timedelta(days=1)
 MAX_COUNT = 1_000_000_000  # quantities, capacities, MOQs (column UInt32)
 
+# Professional buyers (the seed's "+35% professional buyers" KPI): trade buyers, not the
+# press or unclassified visitors.
+PROFESSIONAL_BUYER_TYPES: tuple[str, ...] = (
+    "brand", "retailer", "wholesaler", "designer", "agent", "ecommerce",
+)
+# The procurement funnel, in the order a buyer climbs it: a scan at the booth, an online
+# inquiry, then the procurement steps (ProcurementStep.step).
+FUNNEL_STAGES: tuple[str, ...] = (
+    "scan", "inquiry", "sample_request", "quote_request", "cooperation_intent",
+    "purchase_order",
+)
+
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 ShortText = Annotated[str, Field(max_length=200)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]

@@ -219,17 +219,33 @@ BUYER_STATE = TopicSpec(
     "buyers.state", RAW_PARTITIONS, UNKEYED,
     "rows of buyers or buyer_aliases (JSON lines; header 'table' names which)", None
 )
+# Matchmaking is per fair too: each fair's supplier profiles and online inquiries meet in one
+# ordered partition, where the matchmaking agent keeps the fair's supplier index.
+MATCH_REQUESTS = TopicSpec(
+    "matchmaking.requests", RAW_PARTITIONS, keyed_by("fair_id"),
+    "supplier profiles and online inquiries of one fair (JSON lines)", None
+)
+MATCHES = TopicSpec(
+    "matches", RAW_PARTITIONS, UNKEYED, "rows of matches (JSON lines)", None
+)
+# One alert per message, keyed by its cluster: a consumer that notifies people reads the
+# topic; the sink stores the same row in surge_alerts.
+SURGE_ALERTS = TopicSpec(
+    "alerts.surges", RAW_PARTITIONS, keyed_by("cluster_id"),
+    "surge alerts (one surge_alerts row as JSON per message)", None
+)
 
 RAW_TOPICS: tuple[TopicSpec, ...] = (
     RAW_REGISTRATIONS, RAW_SCANS, RAW_INQUIRIES, RAW_PROCUREMENT, RAW_PROFILES
 )
 DERIVED_TOPICS: tuple[TopicSpec, ...] = (
     VALID_EVENTS, LEAD_CONTRIBUTIONS, LEADS_MINUTE, DEAD_LETTERS, IDENTITY_RECORDS,
-    BUYER_EVENTS, BUYER_MERGES, BUYER_STATE,
+    BUYER_EVENTS, BUYER_MERGES, BUYER_STATE, MATCH_REQUESTS, MATCHES, SURGE_ALERTS,
 )
 # What the sink stores; the rest of the derived topics are read by stream workers.
 SINK_TOPICS: tuple[TopicSpec, ...] = (
-    VALID_EVENTS, LEADS_MINUTE, DEAD_LETTERS, BUYER_EVENTS, BUYER_MERGES, BUYER_STATE
+    VALID_EVENTS, LEADS_MINUTE, DEAD_LETTERS, BUYER_EVENTS, BUYER_MERGES, BUYER_STATE,
+    MATCHES, SURGE_ALERTS,
 )
 ALL_TOPICS: tuple[TopicSpec, ...] = RAW_TOPICS + DERIVED_TOPICS
 
@@ -255,7 +271,11 @@ LEADS_STATE_TABLE = "leads_minute_state"
 # The identity resolver's applied records, in order: key "<fair_id>|<seq>" (see
 # streams/identity/stream.py). Replaying it rebuilds the resolver exactly.
 IDENTITY_LOG_TABLE = "buyer_identity_log"
-FAUST_TABLES = (LEADS_STATE_TABLE, IDENTITY_LOG_TABLE)  # each has RAW_PARTITIONS partitions
+# The matchmaking agent's state per fair: the latest profile of each supplier and the
+# result of each inquiry matched (streams/matchmaking.py).
+MATCHMAKING_STATE_TABLE = "matchmaking_state"
+FAUST_TABLES = (LEADS_STATE_TABLE, IDENTITY_LOG_TABLE, MATCHMAKING_STATE_TABLE)
+# (each has RAW_PARTITIONS partitions)
 
 
 def changelog_topic(app_id: str, table: str) -> str:
@@ -391,6 +411,24 @@ CNY_RATE_CURRENT = TableSpec(
     "cny_rate_current", ("currency", "cny_per_unit", "valid_from"),
     "view: the rate of each currency in force now", is_view=True,
 )
+MATCHES_TABLE = TableSpec(
+    "matches",
+    ("inquiry_event_id", "rank", "fair_id", "matched_at", "exhibitor_id", "cluster_id",
+     "score", "explanation", "profile_event_id", "made_at", "ingested_at"),
+    "the top suppliers recommended for each online inquiry, with the reasons",
+)
+SURGE_ALERTS_TABLE = TableSpec(
+    "surge_alerts",
+    ("fair_id", "cluster_id", "surge_start", "window_end", "events", "expected",
+     "momentum_score", "value_cny", "late", "evidence", "detected_at", "ingested_at"),
+    "one row per surge of a cluster's procurement momentum, with its evidence",
+)
+SEASON_BASELINE = TableSpec(
+    "season_baseline",
+    ("season", "pavilion_id", "cluster_id", "professional_buyers", "source", "loaded_at"),
+    "a previous season's professional buyers per pavilion and cluster (leadloom season"
+    " import)",
+)
 
 TABLE_BY_EVENT_TYPE: dict[str, TableSpec] = {
     EventType.BUYER_REGISTRATION: REGISTRATIONS,
@@ -405,7 +443,7 @@ ALL_TABLES: tuple[TableSpec, ...] = EVENT_TABLES + (
     BUYER_EVENTS_TABLE, BUYER_ALIASES, BUYER_MERGES_TABLE, BUYERS, BUYER_ALIAS_CURRENT,
     BUYER_EVENTS_RESOLVED, UNIQUE_BUYERS_BY_CLUSTER, UNIQUE_BUYERS_BY_BOOTH,
     UNIQUE_BUYERS_BY_HOUR, UNIQUE_BUYERS_TOTAL, SCHEMA_MIGRATIONS, CURRENCY_RATES,
-    CNY_RATE_CURRENT,
+    CNY_RATE_CURRENT, MATCHES_TABLE, SURGE_ALERTS_TABLE, SEASON_BASELINE,
 )
 TABLES_BY_NAME: dict[str, TableSpec] = {t.name: t for t in ALL_TABLES}
 
@@ -453,6 +491,18 @@ class TopicNames:
     @property
     def buyer_state(self) -> str:
         return self.name(BUYER_STATE)
+
+    @property
+    def match_requests(self) -> str:
+        return self.name(MATCH_REQUESTS)
+
+    @property
+    def matches(self) -> str:
+        return self.name(MATCHES)
+
+    @property
+    def surge_alerts(self) -> str:
+        return self.name(SURGE_ALERTS)
 
     def sink(self) -> list[str]:
         return [self.name(s) for s in SINK_TOPICS]

@@ -64,7 +64,9 @@ from schemas.registry import (
     BUYER_MERGES_TABLE,
     DEAD_LETTER_TABLE,
     LEADS_MINUTE_PARTS,
+    MATCHES_TABLE,
     SCHEMA_MIGRATIONS,
+    SURGE_ALERTS_TABLE,
     TABLES_BY_NAME,
 )
 from streams.rows import SourceRef, dead_letter_row
@@ -308,6 +310,8 @@ class Sink:
             topics.dead_letters: DEAD_LETTER_TABLE.name,
             topics.buyer_events: BUYER_EVENTS_TABLE.name,
             topics.buyer_merges: BUYER_MERGES_TABLE.name,
+            topics.matches: MATCHES_TABLE.name,
+            topics.surge_alerts: SURGE_ALERTS_TABLE.name,
         }
         self.topics = topics.sink()
         self._min_partitions = {t: topics.all()[t].partitions for t in self.topics}

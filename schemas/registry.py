@@ -430,6 +430,91 @@ SEASON_BASELINE = TableSpec(
     " import)",
 )
 
+# -- lead intelligence views (migration 011; ARCHITECTURE.md "Lead intelligence") ---------
+_SIGNAL_COLUMNS = (
+    "scans", "scan_days", "ratings", "has_inquiry", "inquiry_quantity", "inquiry_budget_cny",
+    "inquiry_lead_time_days", "furthest_step", "last_activity",
+)
+LEAD_SCORES_EXHIBITOR = TableSpec(
+    "lead_scores_exhibitor",
+    ("fair_id", "buyer_id", "exhibitor_id", "cluster_id") + _SIGNAL_COLUMNS
+    + ("score", "tier"),
+    "view: the lead score and tier of every (resolved buyer, exhibitor) pair", is_view=True,
+)
+LEAD_SCORES_CLUSTER = TableSpec(
+    "lead_scores_cluster",
+    ("fair_id", "buyer_id", "cluster_id") + _SIGNAL_COLUMNS + ("score", "tier"),
+    "view: the lead score and tier of every (resolved buyer, cluster) pair", is_view=True,
+)
+_FUNNEL_COLUMNS = ("stage", "stage_order", "buyers", "pairs", "events", "value_cny",
+                   "conversion")
+FUNNEL_BY_CLUSTER = TableSpec(
+    "funnel_by_cluster", ("fair_id", "cluster_id") + _FUNNEL_COLUMNS,
+    "view: the procurement funnel per cluster (resolved buyers, pairs, events, CNY)",
+    is_view=True,
+)
+FUNNEL_BY_EXHIBITOR = TableSpec(
+    "funnel_by_exhibitor", ("fair_id", "cluster_id", "exhibitor_id") + _FUNNEL_COLUMNS,
+    "view: the procurement funnel per exhibitor", is_view=True,
+)
+FUNNEL_BY_CATEGORY = TableSpec(
+    "funnel_by_category", ("fair_id", "category") + _FUNNEL_COLUMNS,
+    "view: the procurement funnel per product category", is_view=True,
+)
+_MOMENTUM_COLUMNS = ("window_start", "events", "scans", "inquiries", "procurement_steps",
+                     "value_cny", "velocity", "acceleration", "expected", "momentum_score")
+MOMENTUM_CLUSTER_5M = TableSpec(
+    "momentum_cluster_5m", ("fair_id", "cluster_id") + _MOMENTUM_COLUMNS
+    + ("surge", "surge_start"),
+    "view: procurement momentum per cluster and 5-minute event-time window, surges flagged",
+    is_view=True,
+)
+MOMENTUM_CLUSTER_HOUR = TableSpec(
+    "momentum_cluster_hour", ("fair_id", "cluster_id") + _MOMENTUM_COLUMNS,
+    "view: procurement momentum per cluster and event-time hour", is_view=True,
+)
+MOMENTUM_CATEGORY_5M = TableSpec(
+    "momentum_category_5m", ("fair_id", "category") + _MOMENTUM_COLUMNS,
+    "view: procurement momentum per category and 5-minute window", is_view=True,
+)
+MOMENTUM_CATEGORY_HOUR = TableSpec(
+    "momentum_category_hour", ("fair_id", "category") + _MOMENTUM_COLUMNS,
+    "view: procurement momentum per category and hour", is_view=True,
+)
+MOMENTUM_RANKING = TableSpec(
+    "momentum_ranking",
+    ("fair_id", "window_start", "rank", "cluster_id", "momentum_score", "events", "expected"),
+    "view: clusters ranked by momentum in the latest complete 5-minute window", is_view=True,
+)
+MATCH_OUTCOMES = TableSpec(
+    "match_outcomes",
+    ("fair_id", "inquiry_event_id", "rank", "exhibitor_id", "cluster_id", "buyer_id",
+     "matched_at", "visited", "sampled", "intent", "ordered", "hours_to_intent",
+     "order_value_cny"),
+    "view: every match with what followed between its buyer and supplier", is_view=True,
+)
+MATCHMAKING_KPIS = TableSpec(
+    "matchmaking_kpis",
+    ("fair_id", "introduced_by", "pairs", "visited", "sampled", "intent", "ordered",
+     "visit_rate", "sample_rate", "intent_rate", "order_rate", "median_hours_to_intent",
+     "order_value_cny"),
+    "view: match credit: pairs a match introduced vs pairs none did, side by side",
+    is_view=True,
+)
+SEASON_COMPARISON = TableSpec(
+    "season_comparison",
+    ("fair_id", "pavilion_id", "cluster_id", "professional_buyers", "previous_season",
+     "previous_professional_buyers", "change_pct"),
+    "view: professional buyers per pavilion and cluster vs the previous season",
+    is_view=True,
+)
+INTELLIGENCE_VIEWS: tuple[TableSpec, ...] = (
+    LEAD_SCORES_EXHIBITOR, LEAD_SCORES_CLUSTER, FUNNEL_BY_CLUSTER, FUNNEL_BY_EXHIBITOR,
+    FUNNEL_BY_CATEGORY, MOMENTUM_CLUSTER_5M, MOMENTUM_CLUSTER_HOUR, MOMENTUM_CATEGORY_5M,
+    MOMENTUM_CATEGORY_HOUR, MOMENTUM_RANKING, MATCH_OUTCOMES, MATCHMAKING_KPIS,
+    SEASON_COMPARISON,
+)
+
 TABLE_BY_EVENT_TYPE: dict[str, TableSpec] = {
     EventType.BUYER_REGISTRATION: REGISTRATIONS,
     EventType.BOOTH_SCAN: SCANS,
@@ -444,7 +529,7 @@ ALL_TABLES: tuple[TableSpec, ...] = EVENT_TABLES + (
     BUYER_EVENTS_RESOLVED, UNIQUE_BUYERS_BY_CLUSTER, UNIQUE_BUYERS_BY_BOOTH,
     UNIQUE_BUYERS_BY_HOUR, UNIQUE_BUYERS_TOTAL, SCHEMA_MIGRATIONS, CURRENCY_RATES,
     CNY_RATE_CURRENT, MATCHES_TABLE, SURGE_ALERTS_TABLE, SEASON_BASELINE,
-)
+) + INTELLIGENCE_VIEWS
 TABLES_BY_NAME: dict[str, TableSpec] = {t.name: t for t in ALL_TABLES}
 
 

@@ -161,7 +161,8 @@ class Pipeline:
             return consumer_lag(s, s.faust_app_id, [topics.name(t) for t in RAW_TOPICS])
         if stage == 1:
             return consumer_lag(s, s.faust_app_id,
-                                [topics.identity_records, topics.lead_contributions])
+                                [topics.identity_records, topics.lead_contributions,
+                                 topics.match_requests])
         return consumer_lag(s, s.sink_group, topics.sink())
 
     def lag(self) -> tuple[int, int]:

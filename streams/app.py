@@ -9,6 +9,10 @@ Faust would log-and-skip a message it cannot deserialize), in batches
   new snapshots of the touched entries on the leads topic;
 - buyer-bearing events -> identity records on the identity topic, keyed by fair.
 
+``match-suppliers`` reads the matchmaking requests (one fair's supplier profiles and
+inquiries in one partition, in order) and sends each inquiry's top suppliers as ``matches``
+rows (:mod:`streams.matchmaking`; state in the changelog-backed ``matchmaking_state``).
+
 ``resolve-buyers`` reads the identity topic (one fair's records in one partition, in
 order) and runs :mod:`streams.identity.stream`: the records it applies go to the
 changelog-backed ``buyer_identity_log`` table, its rows to the buyer events, merges and
@@ -46,6 +50,7 @@ from schemas.registry import (
     IDENTITY_LOG_TABLE,
     LEAD_CONTRIBUTIONS,
     LEADS_STATE_TABLE,
+    MATCHMAKING_STATE_TABLE,
     RAW_PARTITIONS,
     RAW_TOPICS,
 )
@@ -58,6 +63,7 @@ from streams.identity.ordering import (
     next_offset_key,
 )
 from streams.identity.stream import IdentityStreams, Outputs
+from streams.matchmaking import Matchmaker
 from streams.offsets import heal_stuck, learn_log_starts, rewind, scan_deliverable
 from streams.rows import SourceRef, dead_letter_row
 from streams.validate import Rejected
@@ -67,6 +73,7 @@ log = logging.getLogger(__name__)
 AGENT_NAME = "validate-enrich-aggregate"
 LEADS_AGENT_NAME = "aggregate-leads"
 RESOLVE_AGENT_NAME = "resolve-buyers"
+MATCH_AGENT_NAME = "match-suppliers"
 HEAL_INTERVAL_S = 5.0
 FAIL_STOP_EXIT_CODE = 70  # EX_SOFTWARE: the supervisor restarts the worker
 
@@ -132,6 +139,8 @@ def create_app(settings: Settings) -> faust.App:
     dead_out = app.topic(topics.dead_letters, key_serializer="raw", value_serializer="raw")
     identity_out = app.topic(topics.identity_records, key_serializer="raw",
                              value_serializer="raw")
+    match_requests_out = app.topic(topics.match_requests, key_serializer="raw",
+                                   value_serializer="raw")
     contributions = app.topic(topics.lead_contributions, key_type=bytes, value_type=bytes,
                               key_serializer="raw", value_serializer="raw")
     leads_state = app.Table(
@@ -159,6 +168,9 @@ def create_app(settings: Settings) -> faust.App:
                 for fair_id, records in out.identity_by_fair.items():
                     for block in chunk_rows(records):
                         await identity_out.send(key=fair_id.encode(), value=block)
+                for fair_id, requests in out.match_requests_by_fair.items():
+                    for block in chunk_rows(requests):
+                        await match_requests_out.send(key=fair_id.encode(), value=block)
             if out.dead_letters:
                 log.info("%d dead letter(s) in a batch of %d", len(out.dead_letters), len(events))
 
@@ -177,7 +189,9 @@ def create_app(settings: Settings) -> faust.App:
                     await dead_out.send(value=block)
 
     _add_resolver(app, settings)
-    guarded = [*event_type_of, topics.identity_records, topics.lead_contributions]
+    _add_matchmaker(app, settings)
+    guarded = [*event_type_of, topics.identity_records, topics.lead_contributions,
+               topics.match_requests]
     probe = functools.partial(scan_deliverable, bootstrap_list(settings))
     suspects: dict = {}
 
@@ -276,6 +290,42 @@ def _add_resolver(app: faust.App, settings: Settings) -> None:
         async for events in stream.take_events(batch_max, within=within_s):
             async with _fail_stop(RESOLVE_AGENT_NAME):
                 await resolve_batch(events)
+
+
+def _add_matchmaker(app: faust.App, settings: Settings) -> None:
+    """The ``match-suppliers`` agent: each fair's profiles and inquiries, in log order."""
+    topics = settings.topics
+    requests_in = app.topic(topics.match_requests, key_type=bytes, value_type=bytes,
+                            key_serializer="raw", value_serializer="raw")
+    matches_out = app.topic(topics.matches, key_serializer="raw", value_serializer="raw")
+    dead_out = app.topic(topics.dead_letters, key_serializer="raw", value_serializer="raw")
+    state = app.Table(
+        MATCHMAKING_STATE_TABLE, default=None, partitions=RAW_PARTITIONS, key_type=str
+    )
+    matchmaker = Matchmaker()
+    batch_max, within_s = agent_batching(settings)
+
+    @app.agent(requests_in, name=MATCH_AGENT_NAME)
+    async def match_suppliers(stream: faust.Stream) -> None:
+        async for events in stream.take_events(batch_max, within=within_s):
+            async with _fail_stop(MATCH_AGENT_NAME):
+                rows: list[bytes] = []
+                for event in events:
+                    out = matchmaker.apply_block(event.message.value or b"", state.get,
+                                                 state.items)
+                    for key, value in out.writes:
+                        set_in_partition_of(state, event, key, value)
+                    rows.extend(out.rows)
+                    source = SourceRef(event.message.topic, event.message.partition,
+                                       event.message.offset)
+                    for line, why in out.failed:
+                        log.error("%s: matchmaking request dead-lettered: %s", source, why)
+                        row = dead_letter_row(Rejected(Reason.PROCESSING_ERROR, why), source,
+                                              line, datetime.now(UTC),
+                                              dict(event.message.headers or ()))
+                        await dead_out.send(value=orjson.dumps(row))
+                for block in chunk_rows(rows):
+                    await matches_out.send(value=block)
 
 
 def run_worker(settings: Settings, loglevel: str = "warn") -> None:

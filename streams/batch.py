@@ -1,5 +1,6 @@
-"""One batch of raw messages -> table rows, dead letters, lead contributions and identity
-records; one batch of lead contributions -> leads-state updates and snapshots. Pure.
+"""One batch of raw messages -> table rows, dead letters, lead contributions, identity
+records and matchmaking requests; one batch of lead contributions -> leads-state updates
+and snapshots. Pure.
 
 The Faust agents hand a batch here and only do I/O with the result. Outputs are grouped
 so that an agent sends one Kafka message per table (or destination partition) per batch
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 import orjson
 
 from schemas.deadletter import Reason
+from schemas.events import InquiryEvent, ProfileEvent
 from streams.identity.records import identity_record
 from streams.leads import (
     LEAD_KIND_BY_EVENT_TYPE,
@@ -32,6 +34,7 @@ from streams.leads import (
     part_row,
     state_key,
 )
+from streams.matchmaking import request_line
 from streams.rows import SourceRef, dead_letter_row, event_row, table_for
 from streams.validate import Accepted, Rejected, validate
 
@@ -61,6 +64,7 @@ class BatchOutput:
     dead_letters: list[bytes] = field(default_factory=list)
     contributions_by_partition: dict[int, list[bytes]] = field(default_factory=dict)
     identity_by_fair: dict[str, list[bytes]] = field(default_factory=dict)
+    match_requests_by_fair: dict[str, list[bytes]] = field(default_factory=dict)
 
 
 @dataclass
@@ -116,12 +120,16 @@ def process_batch(
             ident = identity_record(event, outcome.enrichment, str(row["occurred_at"]))
             ident_line = orjson.dumps(ident) if ident is not None else None
             lead = _contribution(msg.topic, outcome, partitions)
+            match_line = (request_line(event)
+                          if isinstance(event, (ProfileEvent, InquiryEvent)) else None)
         except Exception as exc:  # noqa: BLE001 (data must never crash the agent)
             out.dead_letters.append(processing_error(exc, source, msg.value, now, msg.headers))
             continue
         out.rows_by_table.setdefault(table_for(event), []).append(encoded)
         if ident_line is not None:
             out.identity_by_fair.setdefault(event.fair_id, []).append(ident_line)
+        if match_line is not None:
+            out.match_requests_by_fair.setdefault(event.fair_id, []).append(match_line)
         if lead is not None:
             out.contributions_by_partition.setdefault(lead[0], []).append(lead[1])
     return out

@@ -38,6 +38,7 @@ from core.store import Store
 from infra.clickhouse import MIGRATIONS_DIR
 from schemas.registry import RAW_TOPICS
 from streams.sink import Sink, describe_error
+from streams.surges import QUIET_S, SurgeWatcher
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class Pipeline:
         self.store: Store | None = None
         self.server: QueryServer | None = None
         self.sink: Sink | None = None
+        self.surges: SurgeWatcher | None = None
         self.processes: list[subprocess.Popen[bytes] | None] = [None] * workers
         self.restarts = 0
         self.sink_restarts = 0
@@ -83,6 +85,9 @@ class Pipeline:
             self.processes[index] = self._spawn_worker(index)
         self.sink = Sink(self.settings, self.store)
         self._start_thread("sink", self._run_sink)
+        surges = self.surges = SurgeWatcher(self.settings, self.store.query)
+        self._start_thread("surge-watcher",
+                           lambda: surges.run(self._stopping, self._stream_quiet))
         self._start_thread("worker-supervisor", self._supervise)
         self.progress(f"pipeline running: {self.workers} stream worker(s) + sink")
 
@@ -102,6 +107,8 @@ class Pipeline:
             self.sink.stop()
         for thread in self._threads:
             thread.join(timeout=30)
+        if self.surges is not None:
+            self.surges.close()
         if self.server is not None:
             self.server.stop()
         if self.store is not None:
@@ -203,6 +210,16 @@ class Pipeline:
                 on_tick(workers, lags[-1] if len(lags) == self.STAGES else -1)
             time.sleep(0.5)
         return False
+
+    def check_surges(self) -> int:
+        """Judge every window now (end of stream) and publish the surges due; the count."""
+        assert self.surges is not None
+        return self.surges.check(flush=True)
+
+    def _stream_quiet(self) -> bool:
+        """No rows stored for QUIET_S: the fair's last windows will not fill any further."""
+        last = self.sink.stats.last_flush_at if self.sink is not None else 0.0
+        return bool(last) and time.time() - last > QUIET_S
 
     def worker_pids(self) -> list[int]:
         return [p.pid for p in self.processes if p is not None and p.poll() is None]

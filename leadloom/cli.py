@@ -69,10 +69,14 @@ def _print_status(state: dict, as_json: bool) -> None:
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
     from leadloom.commands.simulate import simulate_and_publish
 
+    season_csv = Path(args.previous_season) if args.previous_season else None
     report = simulate_and_publish(settings, args.events, args.seed, rate=args.rate,
-                                  truth_path=args.truth, progress=progress)
+                                  truth_path=args.truth, progress=progress, surge=args.surge,
+                                  previous_season_csv=season_csv)
     if args.json:
         emit_json(report)
     return 0
@@ -120,6 +124,16 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         print(f"precision {result['precision']}  recall {result['recall']}  f1 {result['f1']}  "
               f"{result['records_per_s']} records/s  "
               f"{result['memory_mb_per_100k_buyers']} MiB per 100k buyers")
+        if args.json:
+            emit_json(result)
+        return 0
+    if args.views:
+        from leadloom.commands import bench_views
+
+        result = bench_views.run(settings, args.view_events, progress,
+                                 allow_server_database=args.allow_server_database)
+        for name, ms in {**result["views_ms"], **result["queries_ms"]}.items():
+            print(f"{name:<40}{ms:>10} ms")
         if args.json:
             emit_json(result)
         return 0
@@ -176,6 +190,21 @@ def _rates(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _season(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from leadloom.commands.season import import_file
+
+    result = import_file(settings, Path(args.file), progress)
+    if args.json:
+        emit_json(result)
+    return 0
+
+
+SURGE_HELP = ("CLUSTER@HH:MM: add a burst of scans and inquiries for one cluster from that"
+              " local fair time (e.g. keqiao@14:30)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="leadloom",
@@ -205,6 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--rate", type=float, default=None, help="messages per second (default: max)")
     sim.add_argument("--truth", default=None,
                      help="ground-truth file (default: DATA_DIR/ground_truth.json)")
+    sim.add_argument("--surge", default=None, metavar="CLUSTER@HH:MM", help=SURGE_HELP)
+    sim.add_argument("--previous-season", default=None, metavar="FILE",
+                     help="also write a smaller, seeded previous season's professional buyers"
+                          " per pavilion and cluster to FILE (the CSV 'leadloom season"
+                          " import' reads)")
     sim.add_argument("--json", action="store_true")
     sim.set_defaults(handler=_simulate)
 
@@ -240,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--workers", type=int, default=1)
     demo.add_argument("--timeout", type=float, default=900, help="seconds to wait for the pipeline")
+    demo.add_argument("--surge", default=None, metavar="CLUSTER@HH:MM",
+                      help=SURGE_HELP + "; the demo fails unless that cluster ranks first in"
+                      " momentum within one 5-minute window of the start")
     demo.add_argument("--allow-server-database", action="store_true",
                       help="with a server DSN (LEADLOOM_CLICKHOUSE_DSN=http...): create the"
                            " demo's own database there (refused without this flag)")
@@ -264,6 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="buyer events in the fair (--unique-buyers)")
     bench.add_argument("--buyers", type=int, default=60_000,
                        help="identity records in the fair (--unique-buyers)")
+    bench.add_argument("--views", action="store_true",
+                       help="time every lead intelligence view and named query on a fair"
+                            " built directly in a store of its own (no Kafka)")
+    bench.add_argument("--view-events", type=int, default=1_000_000,
+                       help="valid events in that fair (--views)")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=_bench)
 
@@ -315,6 +357,25 @@ def build_parser() -> argparse.ArgumentParser:
     rates_load.add_argument("file", help="the rates CSV")
     rates_load.add_argument("--json", action="store_true")
     rates.set_defaults(handler=_rates)
+
+    season = sub.add_parser(
+        "season", help="the previous season's professional buyers: import a CSV",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "season import FILE: a CSV with the header\n"
+            "season,pavilion_id,cluster_id,professional_buyers (one row per pavilion and\n"
+            "cluster of that season). The whole file is checked first: any bad line and\n"
+            "nothing is imported (exit 1, the line named). Importing a (season, pavilion,\n"
+            "cluster) again replaces its count. The season_comparison view compares the\n"
+            "fair's professional buyers with the latest imported season. Refused while\n"
+            "'leadloom run' owns the embedded store: stop it first."
+        ),
+    )
+    season_sub = season.add_subparsers(dest="season_command", required=True)
+    season_import = season_sub.add_parser("import", help="check and import a season CSV")
+    season_import.add_argument("file", help="the season CSV")
+    season_import.add_argument("--json", action="store_true")
+    season.set_defaults(handler=_season)
     return parser
 
 

@@ -4,7 +4,9 @@ The pure core the stream agents run, without Kafka: ``streams.batch.process_batc
 (raw event rows via ``streams.rows.event_row``, dead letters via ``dead_letter_row``, lead
 contributions, identity records), ``aggregate_leads`` (``leads_minute_parts`` rows via
 ``streams.leads.part_row``) and the identity engine (``streams.identity.stream``: buyer
-events, aliases, buyers, merges). Rows are the JSON bytes the sink would insert.
+events, aliases, buyers, merges), the matchmaking stream (``streams.matchmaking``) and the
+surge watcher's row builder (``streams.surges.alert_row``). Rows are the JSON bytes the
+sink would insert.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import itertools
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import orjson
 
@@ -28,13 +31,18 @@ from schemas.registry import (
     DEAD_LETTER_TABLE,
     LEAD_CONTRIBUTIONS,
     LEADS_MINUTE_PARTS,
+    MATCHES_TABLE,
     RAW_PARTITIONS,
     RAW_TOPICS,
+    SCANS,
+    SURGE_ALERTS_TABLE,
     TopicNames,
 )
 from streams.batch import RawMessage, aggregate_leads, process_batch
 from streams.identity.stream import IdentityStreams, Outputs
+from streams.matchmaking import Matchmaker
 from streams.rows import SourceRef, dead_letter_row
+from streams.surges import Candidate, alert_row
 from streams.validate import Rejected
 
 NOW = datetime(2026, 3, 26, 12, 0, tzinfo=UTC)  # the builders' "now" (ingest/resolve time)
@@ -96,4 +104,26 @@ def fair_day_rows(events: int = 3000, seed: int = 1, namespace: str = "rows") ->
     rows[BUYER_ALIASES.name].extend(resolved.aliases)
     rows[BUYERS.name].extend(resolved.buyers)
     rows[BUYER_MERGES_TABLE.name].extend(resolved.merges)
+
+    matchmaker, state = Matchmaker(), {}
+    for _fair, lines in sorted(out.match_requests_by_fair.items()):
+        matched = matchmaker.apply_block(b"\n".join(lines), state.get, state.items, now=NOW)
+        state.update(matched.writes)
+        rows[MATCHES_TABLE.name].extend(matched.rows)
+    rows[SURGE_ALERTS_TABLE.name].append(orjson.dumps(_busiest_window_alert(rows)))
     return DayRows(dict(rows), sim)
+
+
+def _busiest_window_alert(rows: dict[str, list[bytes]]) -> dict[str, object]:
+    """A surge alert row (the watcher's builder) for the day's busiest cluster and window:
+    the row contract needs one, whether or not the day has a real surge."""
+    windows: dict[tuple[str, str, datetime], int] = defaultdict(int)
+    for row in rows[SCANS.name]:
+        scan = orjson.loads(row)
+        at = datetime.fromisoformat(scan["occurred_at"])
+        start = at.replace(minute=at.minute // 5 * 5, second=0, microsecond=0)
+        windows[scan["fair_id"], scan["cluster_id"], start] += 1
+    (fair, cluster, start), events = max(windows.items(), key=lambda kv: (kv[1], kv[0]))
+    watermark = start + timedelta(hours=1)
+    candidate = Candidate(fair, cluster, start, events, events / 4, 9.5, Decimal("0"), watermark)
+    return alert_row(candidate, NOW, late=False)

@@ -16,7 +16,13 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 
 from core.settings import Settings
 from core.store import INSERT_SETTINGS, Store
-from schemas.registry import ALL_TABLES, CURRENCY_RATES, SCHEMA_MIGRATIONS, TABLES_BY_NAME
+from schemas.registry import (
+    ALL_TABLES,
+    CURRENCY_RATES,
+    SCHEMA_MIGRATIONS,
+    SEASON_BASELINE,
+    TABLES_BY_NAME,
+)
 from streams.sink import ROW_REFUSALS, InsertFault, classify_insert_error
 from tests.factories.rows import DayRows, fair_day_rows
 from tests.factories.stores import open_store
@@ -25,9 +31,11 @@ pytestmark = pytest.mark.integration
 
 # The tables the pipeline writes: every registry table but the views and the migrations
 # record (written by core.migrations, not by a row builder).
-# What the pipeline writes: not the migrations' record, not the operator's currency rates.
+# What the pipeline writes: not the migrations' record, not the operator's currency rates
+# or previous season.
 WRITTEN = tuple(t for t in ALL_TABLES
-                if not t.is_view and t not in (SCHEMA_MIGRATIONS, CURRENCY_RATES))
+                if not t.is_view and t not in (SCHEMA_MIGRATIONS, CURRENCY_RATES,
+                                               SEASON_BASELINE))
 _INCORRECT_DATA = 117  # the engine's code for a JSON key without a column
 
 

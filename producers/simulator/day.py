@@ -3,7 +3,10 @@
 ``BuyerDay.run`` draws the next buyer, plans their events in causal order (registration,
 scans, inquiry, procurement) and emits at most the remaining event budget, so a run stops
 at exactly the requested number of valid events; cutting from the end never leaves a
-procurement step without the engagement it follows from.
+procurement step without the engagement it follows from. ``BuyerDay.run_surge`` does the
+same for a buyer of a surge: arriving in the burst, scanning one cluster's booths.
+
+Every emitted event is also tallied for the lead-intelligence truth (``Insight``).
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from itertools import accumulate
 from producers.simulator.buyers import Buyer, BuyerFactory
 from producers.simulator.clock import FairClock, iso_ms
 from producers.simulator.contacts import inquiry_contact, registration_contact, reissue_contact
+from producers.simulator.insight import Insight
 from producers.simulator.params import SimulationParams
 from producers.simulator.payloads import STEPS, inquiry_terms, note, procurement_terms
 from producers.simulator.recorder import INQUIRY, PROCUREMENT, REGISTRATION, SCAN, Recorder
+from producers.simulator.suppliers import SupplierBook
 from schemas.reference import CLUSTERS, CLUSTERS_BY_ID, Booth, booth_roster, booths_by_exhibitor
 
 
@@ -39,6 +44,8 @@ class Pending:
     badge: str | None = None
     tags: list[str] | None = None
     late: bool = False
+    exhibitor: str | None = None  # a scan's booth exhibitor (wedge scans do not say it)
+    best: list[str] | None = None  # an inquiry's hidden best suppliers
 
 
 @dataclass
@@ -53,10 +60,10 @@ class _Visit:
 class BuyerDay:
     def __init__(self, rng: random.Random, p: SimulationParams, clock: FairClock,
                  rec: Recorder, factory: BuyerFactory, fair_id: str,
-                 new_id: Callable[[], str], categories: dict[str, list[str]]) -> None:
+                 new_id: Callable[[], str], book: SupplierBook, insight: Insight) -> None:
         self.rng, self.p, self.clock, self.rec = rng, p, clock, rec
         self.factory, self.fair_id, self.new_id = factory, fair_id, new_id
-        self.categories = categories
+        self.book, self.insight = book, insight
         self.roster = booth_roster()
         weights = [rng.lognormvariate(0, 0.6) for _ in self.roster]
         self.global_cum = list(accumulate(weights))
@@ -109,18 +116,31 @@ class BuyerDay:
 
     def run(self, budget: int) -> int:
         """Plan the next buyer's day and emit up to ``budget`` of its events; return count."""
-        items = self._plan()[:budget]
-        rec, rng, p = self.rec, self.rng, self.p
+        return self._emit(self._plan()[:budget])
+
+    def run_surge(self, budget: int, cluster_id: str, start_ms: int, end_ms: int) -> int:
+        """Plan one more buyer of a surge at ``cluster_id`` in [start_ms, end_ms) and emit up
+        to ``budget`` of their events; return count."""
+        return self._emit(self._plan_surge(cluster_id, start_ms, end_ms)[:budget])
+
+    def _emit(self, items: list[Pending]) -> int:
+        rec, rng, p, ins = self.rec, self.rng, self.p, self.insight
         for it in items:
             row = rec.valid(it.event_type, it.doc, it.occurred, it.received,
                             buyer=it.buyer, cluster=it.cluster, badge=it.badge, tags=it.tags)
             if it.event_type == SCAN:
+                ins.scan(it.cluster, it.buyer, it.exhibitor)  # type: ignore[arg-type]
                 if it.late:
                     rec.late_ids.append(it.doc["event_id"])
                 if rng.random() < p.duplicate_rate:
                     lo, hi = p.duplicate_delay_s
                     rec.duplicate(row, it.received + rng.randint(round(lo * 1000),
                                                                  round(hi * 1000)))
+            elif it.event_type == INQUIRY:
+                ins.inquiry(it.cluster, it.buyer, it.doc["event_id"],  # type: ignore[arg-type]
+                            it.doc["payload"], it.best)
+            elif it.event_type == PROCUREMENT:
+                ins.step(it.cluster, it.buyer, it.doc["payload"])  # type: ignore[arg-type]
         return len(items)
 
     def _plan(self) -> list[Pending]:
@@ -161,6 +181,36 @@ class BuyerDay:
                                        visit))
         for exhibitor, (t0, lift, matched) in visit.engaged.items():
             items.extend(self._procurement(b, exhibitor, t0, lift, matched, badges))
+        return items
+
+    def _plan_surge(self, cluster_id: str, start: int, end: int) -> list[Pending]:
+        """A buyer drawn to one cluster in a burst: registers just before, scans a few of its
+        booths within the window, may write in to it, follows up like anyone else."""
+        rng, p, clock = self.rng, self.p, self.clock
+        b = self.factory.create()
+        b.favourites = (cluster_id,)  # their inquiry, if any, goes to the surging cluster
+        span = max(1, end - start)
+        times = sorted(start + int(rng.random() * span)
+                       for _ in range(rng.randint(*p.surge_scans)))
+        reg = max(clock.at(p.registration_desk_hour), times[0] - rng.randint(60_000, 600_000))
+        if reg >= times[0]:
+            reg = times[0] - 1_000
+        badge = self.factory.new_badge()
+        b.badge_id = badge
+        items = [self._registration(b, badge, reg, reissue=False)]
+        visit = _Visit()
+        booths, cum = self.cluster_booths[cluster_id], self.cluster_cum[cluster_id]
+        for t in times:
+            for _ in range(6):
+                booth = _pick(rng, booths, cum)
+                if booth.id not in visit.seen:
+                    break
+            visit.seen.add(booth.id)
+            items.append(self._scan(b, badge, booth, t, visit))
+        if rng.random() < p.surge_inquiry_rate:
+            items.append(self._inquiry(b, start + int(rng.random() * span), visit))
+        for exhibitor, (t0, lift, matched) in visit.engaged.items():
+            items.extend(self._procurement(b, exhibitor, t0, lift, matched, [(reg, badge)]))
         return items
 
     def _favourites(self) -> tuple[str, ...]:
@@ -236,7 +286,7 @@ class BuyerDay:
             visit.engaged[booth.exhibitor_id] = (t, self.lift.get(rating, 1.0), False)
         doc = self._doc(SCAN, t, received, {"channel": "scanner", "device_id": device}, payload)
         return Pending(SCAN, doc, t, received, b.id, booth.cluster_id, badge,
-                       late=late)
+                       late=late, exhibitor=booth.exhibitor_id)
 
     def _inquiry(self, b: Buyer, t: int, visit: _Visit) -> Pending:
         rng, p = self.rng, self.p
@@ -253,16 +303,28 @@ class BuyerDay:
         if mode != "cluster":
             payload["exhibitor_id"] = booth.exhibitor_id
         company = contact.get("company")
-        payload.update(inquiry_terms(rng, cluster, b.currency, b.language,
-                                     company if isinstance(company, str) else None))
+        terms = inquiry_terms(rng, cluster, b.currency, b.language,
+                              company if isinstance(company, str) else None)
+        payload.update(terms)
         payload["channel"] = channel
         received = t + self._delay()
         doc = self._doc(INQUIRY, t, received, {"channel": channel}, payload)
-        # the exhibitor named, or the one the matchmaking system recommends, follows up
-        follow_up = t if mode != "cluster" else t + rng.randint(600_000, 7_200_000)
-        visit.engaged[booth.exhibitor_id] = (follow_up, 1.0, True)
+        # The target cluster is the one named or, naming only a booth, the booth's: the same.
+        best = self.book.best(terms["categories"], terms.get("quantity"),  # type: ignore[arg-type]
+                              terms.get("lead_time_days"), cluster.id)  # type: ignore[arg-type]
+        # The exhibitor named follows up; naming only a cluster, the supplier the matchmaking
+        # system recommends (the best fit), or any of the cluster's booths when none fits.
+        follow = booth.exhibitor_id
+        if mode == "cluster":
+            follow = best[0] if best else follow
+            # within the day: a follow-up after closing could never convert
+            room = max(0, self.clock.close_ms - t) // 2
+            follow_up = t + min(rng.randint(600_000, 7_200_000), room)
+        else:
+            follow_up = t
+        visit.engaged[follow] = (follow_up, 1.0, True)
         return Pending(INQUIRY, doc, t, received, b.id, cluster.id,
-                       tags=tags)
+                       tags=tags, best=best)
 
     def _procurement(self, b: Buyer, exhibitor: str, t0: int, lift: float, matched: bool,
                      badges: list[tuple[int, str]]) -> list[Pending]:
@@ -273,8 +335,9 @@ class BuyerDay:
         if not reached:
             return []
         booth = booths_by_exhibitor()[exhibitor]
-        category = rng.choice(self.categories.get(exhibitor)
-                              or CLUSTERS_BY_ID[booth.cluster_id].categories)
+        supplier = self.book.get(exhibitor)
+        category = rng.choice(supplier.categories if supplier
+                              else CLUSTERS_BY_ID[booth.cluster_id].categories)
         out, t = [], t0
         for step in reached:
             room = close - t

@@ -4,7 +4,10 @@
 (by received_at; a scanner's resend a few seconds after the original; late scans when their
 scanner syncs, hours later) and ``ground_truth``, a JSON-serialisable dict of what a correct
 pipeline must conclude (counts per type, cluster and event-time minute, dead letters by
-reason, buyer of record per event, labelled buyer records for identity resolution).
+reason, buyer of record per event, labelled buyer records for identity resolution) and,
+for lead intelligence (``producers.simulator.insight``), the funnel per cluster, the
+professional buyers per pavilion and cluster, each inquiry's hidden best suppliers
+(``producers.simulator.suppliers``) and the surge window, if any.
 
 One ``random.Random(seed)`` drives everything: the same ``events`` and ``seed`` give
 byte-identical messages and truth.
@@ -21,20 +24,25 @@ import orjson
 
 from producers.simulator import malformed as bad
 from producers.simulator.buyers import BuyerFactory
-from producers.simulator.clock import FairClock, iso_datetime
+from producers.simulator.clock import FairClock, iso_datetime, iso_ms
 from producers.simulator.day import BuyerDay
+from producers.simulator.insight import Insight
 from producers.simulator.params import SimulationParams
 from producers.simulator.payloads import profile
 from producers.simulator.recorder import PROFILE, VALID, OutgoingMessage, Recorder
+from producers.simulator.suppliers import Supplier, SupplierBook
+from producers.simulator.surge import Surge, check_surge, surge_events
 from schemas.deadletter import Reason
 from schemas.events import EVENT_TYPES
 from schemas.reference import CLUSTERS, CLUSTERS_BY_ID, booth_roster
 from schemas.registry import key_of
 
 __all__ = [
-    "OutgoingMessage", "Simulation", "SimulationParams", "restamp", "simulate_fair",
-    "write_ground_truth",
+    "DEFAULT_DAY", "OutgoingMessage", "Simulation", "SimulationParams", "Surge", "restamp",
+    "simulate_fair", "write_ground_truth",
 ]
+
+DEFAULT_DAY = date(2026, 3, 26)
 
 _NO_EVENT_ID = (Reason.BAD_JSON, Reason.NOT_AN_OBJECT)
 
@@ -48,17 +56,25 @@ class Simulation:
 
 
 def simulate_fair(events: int, seed: int, *, fair_id: str = "CIFW-2026-AW",
-                  day: date = date(2026, 3, 26),
-                  params: SimulationParams | None = None) -> Simulation:
+                  day: date = DEFAULT_DAY, params: SimulationParams | None = None,
+                  surge: Surge | None = None) -> Simulation:
     """Simulate one fair day with exactly ``events`` distinct valid events.
 
     Valid events are supplier profiles (one per exhibitor, fewer only for tiny runs),
     registrations, booth scans, online inquiries and procurement steps. Scanner resends
     (``kind="duplicate"``) and malformed messages (``kind="malformed"``) come on top.
+
+    With ``surge``, ``surge_share`` of the events (at least ``surge_min_events``, at most
+    what the run has) are extra buyers arriving at the surge's local start time who scan
+    its cluster's booths (some write in to it) within ``surge_minutes``; their later
+    procurement steps count too. ``ValueError`` for a negative ``events`` or a surge of an
+    unknown cluster or outside the opening hours.
     """
     if events < 0:
         raise ValueError("events must be >= 0")
     p = params or SimulationParams()
+    if surge is not None:
+        check_surge(surge, p)
     rng = random.Random(seed)
     rec = Recorder()
     clock = FairClock(day, p)
@@ -68,14 +84,31 @@ def simulate_fair(events: int, seed: int, *, fair_id: str = "CIFW-2026-AW",
 
     roster = booth_roster()
     n_profiles = min(len(roster), events // max(1, p.events_per_profile))
-    categories = _profiles(rng, p, clock, rec, fair_id, n_profiles, new_id)
-    buyer_day = BuyerDay(rng, p, clock, rec, BuyerFactory(rng, p, fair_id), fair_id, new_id,
-                         categories)
+    book = _profiles(rng, p, clock, rec, fair_id, n_profiles, new_id)
+    insight = Insight()
+    factory = BuyerFactory(rng, p, fair_id)
+    buyer_day = BuyerDay(rng, p, clock, rec, factory, fair_id, new_id, book, insight)
     remaining = events - n_profiles
+    in_surge = min(surge_events(events, p), remaining) if surge is not None else 0
+    remaining -= in_surge
     while remaining > 0:
         remaining -= buyer_day.run(remaining)
+    window = None
+    if surge is not None:
+        start = clock.at(surge.start_hour)
+        window = (surge.cluster_id, start, start + p.surge_minutes * 60_000)
+        while in_surge > 0:
+            in_surge -= buyer_day.run_surge(in_surge, *window)
     _add_malformed(rng, p, rec, new_id)
-    return _finish(rec, p, seed, events, fair_id, day)
+    sim = _finish(rec, p, seed, events, fair_id, day)
+    truth = sim.ground_truth
+    truth["surge"] = None if window is None else {
+        "cluster_id": window[0], "start": iso_ms(window[1]), "end": iso_ms(window[2])}
+    truth["best_suppliers"] = insight.best_suppliers
+    truth["funnel_by_cluster"] = insight.funnel_by_cluster()
+    truth["professional_buyers"] = insight.professional_buyers(
+        {b.id: b.buyer_type for b in factory.buyers})
+    return sim
 
 
 _V4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
@@ -89,21 +122,22 @@ def _uuid4(rng: random.Random) -> str:
 
 
 def _profiles(rng: random.Random, p: SimulationParams, clock: FairClock, rec: Recorder,
-              fair_id: str, n: int, new_id) -> dict[str, list[str]]:
+              fair_id: str, n: int, new_id) -> SupplierBook:
+    """One profile per chosen exhibitor (so each one's latest), recorded and indexed."""
     roster = booth_roster()
     chosen = range(len(roster)) if n == len(roster) else sorted(rng.sample(range(len(roster)), n))
     start, end = clock.at(p.profile_hours[0]), clock.at(p.profile_hours[1])
-    categories: dict[str, list[str]] = {}
+    book = SupplierBook()
     for i in chosen:
         booth = roster[i]
         payload = profile(rng, booth, CLUSTERS_BY_ID[booth.cluster_id])
-        categories[booth.exhibitor_id] = payload["categories"]  # type: ignore[assignment]
+        book.put(Supplier.from_payload(payload))
         occurred = clock.uniform_ms(rng, start, end)
         received = occurred + rng.randint(50, 3000)
         doc = BuyerDay.envelope(new_id(), PROFILE, fair_id, occurred, received,
                                 {"channel": "web"}, payload)
         rec.valid(PROFILE, doc, occurred, received)
-    return categories
+    return book
 
 
 def _add_malformed(rng: random.Random, p: SimulationParams, rec: Recorder, new_id) -> None:

@@ -265,8 +265,10 @@ PLUS_TAGS = ("cifw", "fair", "2026aw", "sourcing", "buyer", "trade")
 BUYER_TYPES = ("brand", "retailer", "wholesaler", "designer", "agent", "ecommerce", "media",
                "other")
 BUYER_TYPE_WEIGHTS = (24, 20, 16, 14, 10, 10, 3, 3)
-# Rough units of each currency per CNY, for budgets and order values.
-PER_CNY = {"CNY": 1.0, "HKD": 1.08, "KRW": 190.0, "JPY": 21.0, "EUR": 0.13, "USD": 0.14,
-           "GBP": 0.11}
+# Units of each currency per CNY, for budgets and order values: exactly the inverse of the
+# rates the product ships (infra/clickhouse/rates/cny_rates.csv, CNY per unit; copied, not
+# read: producers do not import infra), so an amount converts back to a realistic CNY value.
+PER_CNY = {"CNY": 1.0, "HKD": 1 / 0.91, "KRW": 1 / 0.0052, "JPY": 1 / 0.0485, "EUR": 1 / 8.10,
+           "USD": 1 / 7.15, "GBP": 1 / 9.55}
 CURRENCY_BY_COUNTRY = {"CN": "CNY", "HK": "HKD", "KR": "KRW", "JP": "JPY", "IT": "EUR",
                        "US": "USD", "GB": "GBP", "DE": "EUR", "FR": "EUR"}

@@ -86,6 +86,13 @@ class SimulationParams:
         ("hot", 2.5), ("warm", 1.0), ("cold", 0.3), (None, 0.8),
     )
 
+    # -- a surge (simulate_fair(surge=...)): extra buyers at one cluster within minutes -------
+    surge_share: float = 0.04  # of the run's events
+    surge_min_events: int = 150
+    surge_minutes: int = 15
+    surge_scans: tuple[int, int] = (3, 8)  # booths of the cluster each scanned at
+    surge_inquiry_rate: float = 0.3
+
     # -- bad input ----------------------------------------------------------------------
     malformed_rate: float = 0.005  # of all messages
     malformed_weights: tuple[tuple[str, float], ...] = (

@@ -8,7 +8,14 @@ from pathlib import Path
 
 from core.kafka import ensure_topics
 from core.settings import Settings
-from producers.simulator import SimulationParams, simulate_fair, write_ground_truth
+from producers.simulator import (
+    SimulationParams,
+    parse_surge,
+    previous_season_counts,
+    simulate_fair,
+    write_ground_truth,
+    write_season_csv,
+)
 from producers.simulator.publish import publish
 
 
@@ -20,13 +27,23 @@ def simulate_and_publish(
     rate: float | None = None,
     truth_path: str | Path | None = None,
     progress: Callable[[str], None] = lambda _m: None,
+    surge: str | None = None,
+    previous_season_csv: Path | None = None,
 ) -> dict[str, object]:
     """Generate ``events`` distinct valid events (plus resends and malformed messages),
-    write the ground truth, publish everything; return the figures of the run."""
-    started = time.monotonic()
+    write the ground truth, publish everything; return the figures of the run.
+
+    ``surge`` is the raw ``CLUSTER@HH:MM`` option (local fair time): a bad one raises
+    ``ValueError`` (one line) before anything is simulated or published. With
+    ``previous_season_csv`` the previous season's professional buyers (a smaller fair,
+    seeded from ``seed``: ``producers.simulator.season``) are written there as the CSV
+    ``leadloom season import`` reads, and the report gains ``previous_season_csv``.
+    """
     # Oversized messages must be oversized for the configured stream limit.
-    sim = simulate_fair(events, seed,
-                        params=SimulationParams(max_message_bytes=settings.max_message_bytes))
+    params = SimulationParams(max_message_bytes=settings.max_message_bytes)
+    parsed = parse_surge(surge, params) if surge is not None else None
+    started = time.monotonic()
+    sim = simulate_fair(events, seed, params=params, surge=parsed)
     truth = sim.ground_truth
     path = Path(truth_path) if truth_path else settings.data_dir / "ground_truth.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,6 +52,11 @@ def simulate_and_publish(
         f"simulated {len(sim.messages)} messages ({truth['duplicates_resent']} resends, "
         f"{truth['malformed_sent']} malformed) in {time.monotonic() - started:.1f}s"
     )
+    season_path = None
+    if previous_season_csv is not None:
+        season_path = write_season_csv(previous_season_counts(events, seed, params=params),
+                                       previous_season_csv)
+        progress(f"wrote the previous season's professional buyers to {season_path}")
     ensure_topics(settings)
     total = len(sim.messages)
 
@@ -42,7 +64,7 @@ def simulate_and_publish(
         progress(f"published {sent}/{total}")
 
     report = publish(sim.messages, settings, rate=rate, progress=tick)
-    return {
+    out: dict[str, object] = {
         "events_produced": report.sent,
         "duplicates_resent": truth["duplicates_resent"],
         "malformed_sent": truth["malformed_sent"],
@@ -51,3 +73,6 @@ def simulate_and_publish(
         "ground_truth": str(path),
         "publish_s": round(report.elapsed_s, 2),
     }
+    if season_path is not None:
+        out["previous_season_csv"] = str(season_path)
+    return out

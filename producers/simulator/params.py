@@ -81,7 +81,9 @@ class SimulationParams:
 
     # -- procurement funnel: share of engaged buyer-exhibitor pairs reaching each step -----
     funnel: tuple[float, float, float, float] = (0.10, 0.06, 0.04, 0.01)
-    matchmaking_funnel: tuple[float, float, float, float] = (0.75, 0.6, 0.42, 0.12)
+    # Above the seed's "over 40% reaching intent": inquiries late in the day cannot climb every
+    # step before closing, so about 0.92 of these rates are reached (measured on 100k runs).
+    matchmaking_funnel: tuple[float, float, float, float] = (0.8, 0.65, 0.5, 0.14)
     rating_lift: tuple[tuple[str | None, float], ...] = (
         ("hot", 2.5), ("warm", 1.0), ("cold", 0.3), (None, 0.8),
     )

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from clickhouse_connect.driver.binding import format_query_value
@@ -31,11 +32,18 @@ from schemas.registry import (
     BUYER_ALIAS_CURRENT,
     DEAD_LETTER_TABLE,
     EVENT_TABLES,
+    FUNNEL_BY_CLUSTER,
     INQUIRIES,
+    LEAD_SCORES_EXHIBITOR,
     LEADS_PER_CLUSTER_MINUTE,
+    MATCHMAKING_KPIS,
+    MOMENTUM_CLUSTER_5M,
+    MOMENTUM_RANKING,
     PROCUREMENT_STEPS,
     REGISTRATIONS,
     SCANS,
+    SEASON_COMPARISON,
+    SURGE_ALERTS_TABLE,
     TableSpec,
 )
 from schemas.registry import UNIQUE_BUYERS_BY_CLUSTER as BUYERS_BY_CLUSTER_VIEW
@@ -256,8 +264,190 @@ UNIQUE_BUYERS_BY_CLUSTER = NamedQuery(
     _counts_by_key,
 )
 
+# -- lead intelligence (migration 011; ARCHITECTURE.md "Lead intelligence (views)") --------
+# The views keep one row per fair; a query that sums over fairs adds counts of per-fair
+# buyer ids (a buyer id belongs to one fair) and recomputes ratios from the sums.
+def _opt_float(value: object) -> float | None:
+    return None if value is None else float(str(value))
+
+
+def _money(value: object) -> Decimal:
+    """A stored Decimal (the owner's endpoint sends it as text)."""
+    return Decimal(str(value))
+
+
+def _records(columns: tuple[str, ...], convert: Mapping[str, Callable[[Any], Any]]
+             ) -> Callable[[Rows], list[dict[str, Any]]]:
+    """Rows as dicts by column name, each value through its converter (default: as is)."""
+
+    def shape(rows: Rows) -> list[dict[str, Any]]:
+        return [{c: convert.get(c, _same)(v) for c, v in zip(columns, row, strict=True)}
+                for row in rows]
+
+    return shape
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+_FUNNEL_COLUMNS = ("cluster_id", "stage", "stage_order", "buyers", "pairs", "events",
+                   "value_cny", "conversion")
+_FUNNEL_TYPES: dict[str, Callable[[Any], Any]] = {
+    "stage": str, "stage_order": int, "buyers": int, "pairs": int, "events": int,
+    "value_cny": _money, "conversion": _opt_float,
+}
+
+
+def _funnel_by_cluster(rows: Rows) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in _records(_FUNNEL_COLUMNS, _FUNNEL_TYPES)(rows):
+        out.setdefault(str(row.pop("cluster_id")), []).append(row)
+    return out
+
+
+def _funnel_sql(db: str) -> str:
+    # conversion as the view defines it (schemas.events FUNNEL_STAGES order): pairs over the
+    # previous stage's pairs, inquiry over scan by buyers; NULL first or over zero.
+    previous = ("OVER (PARTITION BY cluster_id ORDER BY stage_order"
+                " ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)")
+    return (
+        "SELECT cluster_id, stage, stage_order, buyers, pairs, events, value_cny,"
+        " if(stage_order = 1 OR den = 0, NULL, if(stage_order = 2, buyers, pairs) / den)"
+        " AS conversion FROM (SELECT *,"
+        f" if(stage_order = 2, lagInFrame(buyers, 1, 0) {previous},"
+        f" lagInFrame(pairs, 1, 0) {previous}) AS den"
+        " FROM (SELECT cluster_id, stage, stage_order, sum(buyers) AS buyers,"
+        " sum(pairs) AS pairs, sum(events) AS events,"
+        " CAST(sum(value_cny) AS Decimal(18, 2)) AS value_cny"
+        f" FROM {db}.{FUNNEL_BY_CLUSTER.name} GROUP BY cluster_id, stage, stage_order))"
+        " ORDER BY cluster_id, stage_order"
+    )
+
+
+FUNNEL = NamedQuery(
+    "funnel_by_cluster",
+    "the procurement funnel per cluster, six stages each (scan, inquiry, sample request,"
+    " quote request, cooperation intent, purchase order): resolved buyers, buyer-exhibitor"
+    " pairs, events, value in CNY, conversion from the previous stage; summed over fairs",
+    (FUNNEL_BY_CLUSTER,), _FUNNEL_COLUMNS, _funnel_sql, _funnel_by_cluster,
+)
+
+_RANKING_COLUMNS = ("fair_id", "window_start", "rank", "cluster_id", "momentum_score",
+                    "events", "expected")
+_RANKING_TYPES: dict[str, Callable[[Any], Any]] = {
+    "fair_id": str, "window_start": _utc, "rank": int, "cluster_id": str,
+    "momentum_score": float, "events": int, "expected": float,
+}
+
+MOMENTUM_LEADERS = NamedQuery(
+    "momentum_leaders",
+    "the top 3 clusters by momentum in each fair's latest complete 5-minute window",
+    (MOMENTUM_RANKING,), _RANKING_COLUMNS,
+    lambda db: (f"SELECT {', '.join(_RANKING_COLUMNS)} FROM {db}.{MOMENTUM_RANKING.name}"
+                " WHERE rank <= 3 ORDER BY fair_id, rank"),
+    _records(_RANKING_COLUMNS, _RANKING_TYPES),
+)
+
+AT = Param("at", "DateTime64(3, 'UTC')", "a moment (UTC): its 5-minute window is ranked")
+
+MOMENTUM_RANKING_AT = NamedQuery(
+    "momentum_ranking_at",
+    "clusters ranked by momentum in the 5-minute window that holds `at` (rank 1 = top, ties"
+    " by cluster id), per fair",
+    (MOMENTUM_CLUSTER_5M,), _RANKING_COLUMNS,
+    lambda db: ("SELECT fair_id, window_start, toUInt32(row_number() OVER (PARTITION BY"
+                " fair_id ORDER BY momentum_score DESC, cluster_id)) AS rank, cluster_id,"
+                f" momentum_score, events, expected FROM {db}.{MOMENTUM_CLUSTER_5M.name}"
+                f" WHERE window_start = toStartOfFiveMinutes({AT.placeholder})"
+                " ORDER BY fair_id, rank"),
+    _records(_RANKING_COLUMNS, _RANKING_TYPES), (AT,),
+)
+
+_KPI_COUNTS = ("pairs", "visited", "sampled", "intent", "ordered")
+_KPI_COLUMNS = ("introduced_by",) + _KPI_COUNTS + (
+    "visit_rate", "sample_rate", "intent_rate", "order_rate", "median_hours_to_intent",
+    "order_value_cny")
+_KPI_TYPES: dict[str, Callable[[Any], Any]] = {
+    **dict.fromkeys(_KPI_COUNTS, int),
+    **dict.fromkeys(("visit_rate", "sample_rate", "intent_rate", "order_rate",
+                     "median_hours_to_intent"), _opt_float),
+    "order_value_cny": _money,
+}
+
+
+def _kpis(rows: Rows) -> dict[str, dict[str, Any]]:
+    return {str(row.pop("introduced_by")): row
+            for row in _records(_KPI_COLUMNS, _KPI_TYPES)(rows)}
+
+
+def _kpis_sql(db: str) -> str:
+    rates = ", ".join(f"if(pairs = 0, NULL, {count} / pairs) AS {rate}" for count, rate in (
+        ("visited", "visit_rate"), ("sampled", "sample_rate"), ("intent", "intent_rate"),
+        ("ordered", "order_rate")))
+    sums = ", ".join(f"sum({c}) AS {c}" for c in _KPI_COUNTS)
+    # a median does not add up over fairs: it is the view's when one fair is stored
+    return (f"SELECT introduced_by, {', '.join(_KPI_COUNTS)}, {rates},"
+            " median_hours_to_intent, order_value_cny FROM (SELECT introduced_by, "
+            f"{sums}, if(uniqExact(fair_id) = 1, any(median_hours_to_intent), NULL)"
+            " AS median_hours_to_intent,"
+            " CAST(sum(order_value_cny) AS Decimal(18, 2)) AS order_value_cny"
+            f" FROM {db}.{MATCHMAKING_KPIS.name} GROUP BY introduced_by)"
+            " ORDER BY introduced_by")
+
+
+MATCHMAKING = NamedQuery(
+    "matchmaking_kpis",
+    "match credit: buyer-exhibitor pairs a match introduced ('match') vs pairs none did"
+    " ('no_match'), how many visited, sampled, signed an intent, ordered, the rates, the"
+    " median hours from match to intent (one fair stored, else NULL), order value in CNY",
+    (MATCHMAKING_KPIS,), _KPI_COLUMNS, _kpis_sql, _kpis,
+)
+
+_SEASON_COLUMNS = SEASON_COMPARISON.columns
+SEASON = NamedQuery(
+    "season_comparison",
+    "professional buyers per fair, pavilion and cluster vs the previous season",
+    (SEASON_COMPARISON,), _SEASON_COLUMNS,
+    lambda db: (f"SELECT {', '.join(_SEASON_COLUMNS)} FROM {db}.{SEASON_COMPARISON.name}"
+                " ORDER BY fair_id, pavilion_id, cluster_id"),
+    _records(_SEASON_COLUMNS, {
+        "professional_buyers": int, "change_pct": _opt_float,
+        "previous_professional_buyers": lambda v: None if v is None else int(v)}),
+)
+
+LIMIT = Param("limit", "UInt32", "how many leads at most")
+_LEAD_COLUMNS = ("fair_id", "buyer_id", "exhibitor_id", "cluster_id", "score", "tier",
+                 "last_activity")
+
+HOT_LEADS = NamedQuery(
+    "hot_leads",
+    "the hot (buyer, exhibitor) leads, best score first (ties by fair, buyer, exhibitor)",
+    (LEAD_SCORES_EXHIBITOR,), _LEAD_COLUMNS,
+    lambda db: (f"SELECT {', '.join(_LEAD_COLUMNS)} FROM {db}.{LEAD_SCORES_EXHIBITOR.name}"
+                " WHERE tier = 'hot' ORDER BY score DESC, fair_id, buyer_id, exhibitor_id"
+                f" LIMIT {LIMIT.placeholder}"),
+    _records(_LEAD_COLUMNS, {"score": float, "last_activity": _utc}), (LIMIT,),
+)
+
+_ALERT_COLUMNS = ("fair_id", "cluster_id", "surge_start", "window_end", "events", "expected",
+                  "momentum_score", "value_cny", "late", "evidence", "detected_at")
+
+SURGE_ALERTS = NamedQuery(
+    "surge_alerts",
+    "surge alerts, newest surge first (FINAL: one row per fair, cluster and surge start)",
+    (SURGE_ALERTS_TABLE,), _ALERT_COLUMNS,
+    lambda db: (f"SELECT {', '.join(_ALERT_COLUMNS)} FROM {db}.{SURGE_ALERTS_TABLE.name}"
+                " FINAL ORDER BY surge_start DESC, fair_id, cluster_id"),
+    _records(_ALERT_COLUMNS, {
+        "surge_start": _utc, "window_end": _utc, "detected_at": _utc, "events": int,
+        "expected": float, "momentum_score": float, "value_cny": _money, "late": int}),
+)
+
 CATALOGUE: tuple[NamedQuery, ...] = (
     EVENTS_STORED, DEAD_LETTERS_BY_REASON, LEADS_BY_CLUSTER, STREAM_LEADS_BY_CLUSTER,
     LEADS_BY_MINUTE, BADGES_SEEN, BUYERS_RESOLVED, BUYER_OF_ALIAS, UNIQUE_BUYERS_BY_CLUSTER,
+    FUNNEL, MOMENTUM_LEADERS, MOMENTUM_RANKING_AT, MATCHMAKING, SEASON, HOT_LEADS,
+    SURGE_ALERTS,
 )
 BY_NAME: dict[str, NamedQuery] = {q.name: q for q in CATALOGUE}

@@ -832,7 +832,8 @@ GROUP BY m.fair_id, m.inquiry_event_id, m.rank, m.exhibitor_id, m.cluster_id, m.
 -- events). visited, sampled, intent, ordered: pairs with a scan, a sample request, a
 -- cooperation intent, a purchase order; each rate is that count over pairs (NULL without
 -- pairs); median_hours_to_intent: of match pairs that reached an intent, from the pair's
--- first match (NULL for no_match); order_value_cny: their purchase orders in CNY. One pass:
+-- first match, the middle value or the mean of the two middle ones (NULL for no_match);
+-- order_value_cny: their purchase orders in CNY. One pass:
 -- the resolved scans and steps full-joined to the match pairs (the same semantics as
 -- match_outcomes, without reading the events twice; the integration test holds them equal).
 CREATE VIEW IF NOT EXISTS {database}.matchmaking_kpis AS
@@ -860,7 +861,8 @@ FROM
         countIf(is_match = 0 AND ordered = 1) AS n_ordered,
         CAST(sumIf(order_value_cny, is_match = 1) AS Decimal(18, 2)) AS m_value,
         CAST(sumIf(order_value_cny, is_match = 0) AS Decimal(18, 2)) AS n_value,
-        medianExactIf(hours_to_intent, is_match = 1 AND intent = 1) AS median_match
+        quantileExactInclusiveIf(0.5)(hours_to_intent, is_match = 1 AND intent = 1)
+            AS median_match
     FROM
     (
         SELECT

@@ -623,3 +623,24 @@ def test_season_comparison_against_the_latest_other_season(fair: Fair) -> None:
         "previous_professional_buyers"] == 40  # the 2025 season, not 2024 nor the fair's own
     assert_same(SEASON_COMPARISON.name, _keyed(view_rows(fair, SEASON_COMPARISON),
                                                "fair_id", "pavilion_id", "cluster_id"), want)
+
+
+# -- the view bench at small scale --------------------------------------------------------
+def test_the_view_bench_times_every_view_and_named_query(tmp_path) -> None:
+    from core import queries as q
+    from leadloom.commands import bench_views
+
+    result = bench_views.run(Settings(data_dir=tmp_path, namespace="benchviews"), 20_000,
+                             progress=lambda _msg: None)
+    assert result["events"] == 20_000 and result["build_s"] > 0
+    names = [v.name for v in INTELLIGENCE_VIEWS]
+    for key in ("views_ms", "views_p50_ms", "view_rows"):
+        assert list(result[key]) == names, key
+    assert all(result["view_rows"][n] > 0 for n in names), result["view_rows"]
+    assert all(0 < result["views_ms"][n] <= result["views_p50_ms"][n] for n in names)
+    assert list(result["queries_ms"]) == [n.name for n in q.CATALOGUE]
+    assert result["slowest"]["view"] in names
+    assert result["under_200ms"] == all(ms < 200 for ms in result["views_p50_ms"].values())
+    rows = result["rows_by_table"]
+    assert rows["matches"] == 3 * rows["inquiries"] and rows["season_baseline"] == 18
+    assert rows["buyer_events"] == 20_000 - rows["supplier_profiles"]

@@ -90,6 +90,7 @@ def fair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fair]:
     try:
         for table, rows in day.rows.items():
             store.insert_json_rows(table, rows)
+        _surge(store, day)
         merged = _merge_two_buyers(store, db)
         _hand_made_matches(store, db)
         _seasons(store, db, day.sim.ground_truth["fair_id"])
@@ -129,6 +130,27 @@ def _merge_two_buyers(store: Store, db: str) -> tuple[str, str, str]:
         {"fair_id": f, "alias": a, "buyer_id": survivor, "version": top + 1,
          "updated_at": "2026-03-26T12:00:00.000+00:00"}) for f, a in aliases])
     return survivor, absorbed, exhibitor
+
+
+SURGE_CLUSTER, SURGE_AT, SURGE_SCANS = "heze", datetime(2026, 3, 26, 6, 0, tzinfo=UTC), 45
+
+
+def _surge(store: Store, day: DayRows) -> None:
+    """A burst at one small cluster: ``SURGE_SCANS`` scans by new buyers in each of three
+    5-minute windows from ``SURGE_AT`` (copies of one of its scans, new ids and times)."""
+    scan = next(r for r in day.decoded(SCANS.name) if r["cluster_id"] == SURGE_CLUSTER)
+    event = next(r for r in day.decoded(BUYER_EVENTS_TABLE.name)
+                 if r["event_id"] == scan["event_id"])
+    scans, events = [], []
+    for n in range(3 * SURGE_SCANS):
+        at = (SURGE_AT + timedelta(seconds=n * 300 // SURGE_SCANS)).isoformat()
+        event_id, buyer = f"surge-{n:04d}", f"surge-buyer-{n % 60}"
+        scans.append({**scan, "event_id": event_id, "occurred_at": at, "received_at": at,
+                      "badge_id": buyer})
+        events.append({**event, "event_id": event_id, "occurred_at": at, "alias": buyer,
+                       "buyer_id": f"buyer:{buyer}"})
+    store.insert_json_rows(SCANS.name, [orjson.dumps(r) for r in scans])
+    store.insert_json_rows(BUYER_EVENTS_TABLE.name, [orjson.dumps(r) for r in events])
 
 
 def _hand_made_matches(store: Store, db: str) -> None:
@@ -491,6 +513,14 @@ def _normalise_momentum(row: dict[str, Any]) -> dict[str, Any]:
         if flag in row:
             row[flag] = bool(row[flag])
     return row
+
+
+def test_the_burst_is_a_surge_that_starts_once(fair: Fair) -> None:
+    fair_id = fair.day.sim.ground_truth["fair_id"]
+    rows = _momentum(fair, "cluster_id", 5, surges=True)
+    starts = [k for k, r in rows.items() if r["surge_start"]]
+    assert starts == [(fair_id, SURGE_CLUSTER, SURGE_AT)]
+    assert rows[fair_id, SURGE_CLUSTER, SURGE_AT + timedelta(minutes=5)]["surge"]
 
 
 @pytest.mark.parametrize(("view", "group_by", "minutes"), [

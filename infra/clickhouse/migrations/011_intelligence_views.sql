@@ -58,7 +58,8 @@ FROM
         min(e.lead_time_days) AS inquiry_lead_time_days,
         -- the furthest step in STEPS order ('' below the first step)
         nullIf(['', 'sample_request', 'quote_request', 'cooperation_intent', 'purchase_order']
-            [max(indexOf(['', 'sample_request', 'quote_request', 'cooperation_intent', 'purchase_order'], e.step))], '')
+            [max(indexOf(['', 'sample_request', 'quote_request', 'cooperation_intent',
+                'purchase_order'], e.step))], '')
             AS furthest_step,
         max(e.occurred_at) AS last_activity
     FROM
@@ -142,7 +143,8 @@ FROM
         min(e.lead_time_days) AS inquiry_lead_time_days,
         -- the furthest step in STEPS order ('' below the first step)
         nullIf(['', 'sample_request', 'quote_request', 'cooperation_intent', 'purchase_order']
-            [max(indexOf(['', 'sample_request', 'quote_request', 'cooperation_intent', 'purchase_order'], e.step))], '')
+            [max(indexOf(['', 'sample_request', 'quote_request', 'cooperation_intent',
+                'purchase_order'], e.step))], '')
             AS furthest_step,
         max(e.occurred_at) AS last_activity
     FROM
@@ -202,7 +204,8 @@ INNER JOIN
 CREATE VIEW IF NOT EXISTS {database}.funnel_by_cluster AS
 SELECT
     fair_id, cluster_id,
-    ['scan', 'inquiry', 'sample_request', 'quote_request', 'cooperation_intent', 'purchase_order'][i] AS stage,
+    ['scan', 'inquiry', 'sample_request', 'quote_request', 'cooperation_intent',
+        'purchase_order'][i] AS stage,
     toUInt8(i) AS stage_order,
     stage_buyers[i] AS buyers, stage_pairs[i] AS pairs, stage_events[i] AS events,
     CAST(stage_values[i] AS Decimal(18, 2)) AS value_cny,
@@ -221,12 +224,14 @@ FROM
     FROM
     (
         SELECT s.fair_id AS fair_id, s.event_id AS event_id,
-            toUInt8(indexOf(['scan', 'inquiry', 'sample_request', 'quote_request', 'cooperation_intent', 'purchase_order'], 'scan')) AS stage_order,
+            toUInt8(indexOf(['scan', 'inquiry', 'sample_request', 'quote_request',
+                'cooperation_intent', 'purchase_order'], 'scan')) AS stage_order,
             toString(s.exhibitor_id) AS exhibitor_id, toString(s.cluster_id) AS cluster_id,
             CAST(0 AS Decimal(38, 2)) AS value_cny
         FROM {database}.scans AS s FINAL
         UNION ALL
-        SELECT i.fair_id, i.event_id, indexOf(['scan', 'inquiry', 'sample_request', 'quote_request', 'cooperation_intent', 'purchase_order'], 'inquiry'), i.exhibitor_id, i.cluster_id,
+        SELECT i.fair_id, i.event_id, indexOf(['scan', 'inquiry', 'sample_request', 'quote_request',
+            'cooperation_intent', 'purchase_order'], 'inquiry'), i.exhibitor_id, i.cluster_id,
             ifNull(
                 CAST(round(toDecimal128(i.budget, 2) * nullIf(arrayLast(r -> r.1
                     = i.currency AND r.2 <= i.occurred_at, (SELECT arraySort(r
@@ -236,7 +241,8 @@ FROM
             , 0)
         FROM {database}.inquiries AS i FINAL
         UNION ALL
-        SELECT p.fair_id, p.event_id, indexOf(['scan', 'inquiry', 'sample_request', 'quote_request', 'cooperation_intent', 'purchase_order'], p.step), p.exhibitor_id, p.cluster_id,
+        SELECT p.fair_id, p.event_id, indexOf(['scan', 'inquiry', 'sample_request', 'quote_request',
+            'cooperation_intent', 'purchase_order'], p.step), p.exhibitor_id, p.cluster_id,
             ifNull(
                 CAST(round(toDecimal128(p.value, 2) * nullIf(arrayLast(r -> r.1
                     = p.currency AND r.2 <= p.occurred_at, (SELECT arraySort(r
@@ -256,7 +262,8 @@ ARRAY JOIN arrayEnumerate(stage_buyers) AS i;
 CREATE VIEW IF NOT EXISTS {database}.funnel_by_exhibitor AS
 SELECT
     fair_id, cluster_id, exhibitor_id,
-    ['scan', 'inquiry', 'sample_request', 'quote_request', 'cooperation_intent', 'purchase_order'][i] AS stage,
+    ['scan', 'inquiry', 'sample_request', 'quote_request', 'cooperation_intent',
+        'purchase_order'][i] AS stage,
     toUInt8(i) AS stage_order,
     stage_buyers[i] AS buyers, stage_pairs[i] AS pairs, stage_events[i] AS events,
     CAST(stage_values[i] AS Decimal(18, 2)) AS value_cny,
@@ -275,12 +282,14 @@ FROM
     FROM
     (
         SELECT s.fair_id AS fair_id, s.event_id AS event_id,
-            toUInt8(indexOf(['scan', 'inquiry', 'sample_request', 'quote_request', 'cooperation_intent', 'purchase_order'], 'scan')) AS stage_order,
+            toUInt8(indexOf(['scan', 'inquiry', 'sample_request', 'quote_request',
+                'cooperation_intent', 'purchase_order'], 'scan')) AS stage_order,
             toString(s.exhibitor_id) AS exhibitor_id, toString(s.cluster_id) AS cluster_id,
             CAST(0 AS Decimal(38, 2)) AS value_cny
         FROM {database}.scans AS s FINAL
         UNION ALL
-        SELECT i.fair_id, i.event_id, indexOf(['scan', 'inquiry', 'sample_request', 'quote_request', 'cooperation_intent', 'purchase_order'], 'inquiry'), i.exhibitor_id, i.cluster_id,
+        SELECT i.fair_id, i.event_id, indexOf(['scan', 'inquiry', 'sample_request', 'quote_request',
+            'cooperation_intent', 'purchase_order'], 'inquiry'), i.exhibitor_id, i.cluster_id,
             ifNull(
                 CAST(round(toDecimal128(i.budget, 2) * nullIf(arrayLast(r -> r.1
                     = i.currency AND r.2 <= i.occurred_at, (SELECT arraySort(r
@@ -290,7 +299,8 @@ FROM
             , 0)
         FROM {database}.inquiries AS i FINAL
         UNION ALL
-        SELECT p.fair_id, p.event_id, indexOf(['scan', 'inquiry', 'sample_request', 'quote_request', 'cooperation_intent', 'purchase_order'], p.step), p.exhibitor_id, p.cluster_id,
+        SELECT p.fair_id, p.event_id, indexOf(['scan', 'inquiry', 'sample_request', 'quote_request',
+            'cooperation_intent', 'purchase_order'], p.step), p.exhibitor_id, p.cluster_id,
             ifNull(
                 CAST(round(toDecimal128(p.value, 2) * nullIf(arrayLast(r -> r.1
                     = p.currency AND r.2 <= p.occurred_at, (SELECT arraySort(r
@@ -313,7 +323,8 @@ ARRAY JOIN arrayEnumerate(stage_buyers) AS i;
 CREATE VIEW IF NOT EXISTS {database}.funnel_by_category AS
 SELECT
     fair_id, category,
-    ['scan', 'inquiry', 'sample_request', 'quote_request', 'cooperation_intent', 'purchase_order'][i] AS stage,
+    ['scan', 'inquiry', 'sample_request', 'quote_request', 'cooperation_intent',
+        'purchase_order'][i] AS stage,
     toUInt8(i) AS stage_order,
     stage_buyers[i] AS buyers, stage_pairs[i] AS pairs, stage_events[i] AS events,
     CAST(stage_values[i] AS Decimal(18, 2)) AS value_cny,
@@ -332,8 +343,10 @@ FROM
     FROM
     (
         SELECT s.fair_id AS fair_id, s.event_id AS event_id,
-            toUInt8(indexOf(['scan', 'inquiry', 'sample_request', 'quote_request', 'cooperation_intent', 'purchase_order'], 'scan')) AS stage_order,
-            toString(s.exhibitor_id) AS exhibitor_id, toString(arrayJoin(pr.categories)) AS category,
+            toUInt8(indexOf(['scan', 'inquiry', 'sample_request', 'quote_request',
+                'cooperation_intent', 'purchase_order'], 'scan')) AS stage_order,
+            toString(s.exhibitor_id) AS exhibitor_id, toString(arrayJoin(pr.categories)) AS
+                category,
             CAST(0 AS Decimal(38, 2)) AS value_cny
         FROM {database}.scans AS s FINAL
         INNER JOIN
@@ -343,7 +356,8 @@ FROM
             GROUP BY fair_id, exhibitor_id
         ) AS pr ON pr.fair_id = s.fair_id AND pr.exhibitor_id = s.exhibitor_id
         UNION ALL
-        SELECT i.fair_id, i.event_id, indexOf(['scan', 'inquiry', 'sample_request', 'quote_request', 'cooperation_intent', 'purchase_order'], 'inquiry'), i.exhibitor_id,
+        SELECT i.fair_id, i.event_id, indexOf(['scan', 'inquiry', 'sample_request', 'quote_request',
+            'cooperation_intent', 'purchase_order'], 'inquiry'), i.exhibitor_id,
             arrayJoin(i.categories),
             ifNull(
                 CAST(round(toDecimal128(i.budget, 2) * nullIf(arrayLast(r -> r.1
@@ -354,7 +368,8 @@ FROM
             , 0)
         FROM {database}.inquiries AS i FINAL
         UNION ALL
-        SELECT p.fair_id, p.event_id, indexOf(['scan', 'inquiry', 'sample_request', 'quote_request', 'cooperation_intent', 'purchase_order'], p.step), p.exhibitor_id, p.category,
+        SELECT p.fair_id, p.event_id, indexOf(['scan', 'inquiry', 'sample_request', 'quote_request',
+            'cooperation_intent', 'purchase_order'], p.step), p.exhibitor_id, p.category,
             ifNull(
                 CAST(round(toDecimal128(p.value, 2) * nullIf(arrayLast(r -> r.1
                     = p.currency AND r.2 <= p.occurred_at, (SELECT arraySort(r
@@ -402,7 +417,8 @@ FROM
     FROM
     (
         SELECT
-            fair_id, cluster_id, window_start, events, scans, inquiries, procurement_steps, value_cny,
+            fair_id, cluster_id, window_start, events, scans, inquiries, procurement_steps,
+                value_cny,
             toInt64(events) - lagInFrame(toInt64(events), 1, 0) OVER previous AS velocity,
             toInt64(events) - 2 * lagInFrame(toInt64(events), 1, 0) OVER previous
                 + lagInFrame(toInt64(events), 2, 0) OVER previous AS acceleration,
@@ -417,7 +433,8 @@ FROM
             -- those from the fair's first
             SELECT fair_id, cluster_id, toDateTime(t, 'UTC') AS window_start,
                 if(t = w0, n_events, 0) AS events, if(t = w0, n_scans, 0) AS scans,
-                if(t = w0, n_inquiries, 0) AS inquiries, if(t = w0, n_steps, 0) AS procurement_steps,
+                if(t = w0, n_inquiries, 0) AS inquiries, if(t = w0, n_steps, 0) AS
+                    procurement_steps,
                 if(t = w0, n_value, CAST(0 AS Decimal(18, 2))) AS value_cny
             FROM
             (
@@ -438,7 +455,8 @@ FROM
                         CAST(sum(e.value_cny) AS Decimal(18, 2)) AS n_value
                     FROM
                     (
-                        SELECT s.fair_id AS fair_id, s.event_id AS event_id, s.occurred_at AS occurred_at,
+                        SELECT s.fair_id AS fair_id, s.event_id AS event_id, s.occurred_at AS
+                            occurred_at,
                             toUInt8(1) AS kind, toString(s.cluster_id) AS cluster_id,
                             CAST(0 AS Decimal(38, 2)) AS value_cny
                         FROM {database}.scans AS s FINAL
@@ -478,7 +496,8 @@ FROM
                         FROM {database}.procurement_steps AS p FINAL
                         WHERE p.cluster_id != ''
                     ) AS e
-                    INNER JOIN (SELECT event_id, buyer_id FROM {database}.buyer_events_resolved) AS b
+                    INNER JOIN (SELECT event_id, buyer_id FROM {database}.buyer_events_resolved) AS
+                        b
                         ON b.event_id = e.event_id
                     GROUP BY e.fair_id, e.cluster_id, w0
                 )
@@ -967,7 +986,8 @@ FROM
         FROM
         (
             SELECT g.fair_id AS fair_id, g.event_id AS event_id, toUInt8(0) AS is_scan,
-                toUInt8(g.buyer_type IN ('brand', 'retailer', 'wholesaler', 'designer', 'agent', 'ecommerce')) AS professional,
+                toUInt8(g.buyer_type IN ('brand', 'retailer', 'wholesaler', 'designer', 'agent',
+                    'ecommerce')) AS professional,
                 toString('') AS pavilion_id, toString('') AS cluster_id
             FROM {database}.registrations AS g FINAL
             UNION ALL

@@ -17,18 +17,24 @@ plus a row labelled with the fair itself (never a "previous" season).
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import statistics
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from core import queries as q
 from core.rates import to_cny_sql
 from core.season import SeasonRow, load_season
 from core.settings import Settings
@@ -328,8 +334,8 @@ def _lead_rows(fair: Fair, by: str) -> dict[tuple, dict[str, Any]]:
             if e[by]:  # an inquiry counts for its exhibitor only if it names one
                 grouped[e["fair_id"], e["buyer"], e[by]].append((kind, e))
     out = {}
-    for key, events in grouped.items():
-        s = _signals(events)
+    for key, pair_events in grouped.items():
+        s = _signals(pair_events)
         lead = score(s, now=fair.facts.fair_now[key[0]])
         row: dict[str, Any] = {
             "scans": s.scans, "scan_days": sorted(s.scan_days), "ratings": sorted(s.ratings),
@@ -428,11 +434,11 @@ def test_funnels_by_cluster_exhibitor_and_category(fair: Fair) -> None:
             categories = [e["category"]] if e["category"] else []
         for category in set(categories):
             by_category[e["fair_id"], category][stage].append(e)
-    for view, cells, key in (
+    for view, cells, group_key in (
             (FUNNEL_BY_CLUSTER, by_cluster, ("fair_id", "cluster_id")),
             (FUNNEL_BY_EXHIBITOR, by_exhibitor, ("fair_id", "cluster_id", "exhibitor_id")),
             (FUNNEL_BY_CATEGORY, by_category, ("fair_id", "category"))):
-        got = _keyed(view_rows(fair, view), *key, "stage")
+        got = _keyed(view_rows(fair, view), *group_key, "stage")
         assert_same(view.name, got, _funnel(cells, _names_exhibitor))
         assert all(len([k for k in got if k[:-1] == g]) == 6 for g in cells)
 
@@ -476,26 +482,27 @@ def _momentum(fair: Fair, group_by: str, minutes: int, surges: bool
         groups = sorted({k[1] for k in keys})
         first, last = min(k[2] for k in keys), max(k[2] for k in keys)
         grid = [first + n * step for n in range(int((last - first) / step) + 1)]
-        events = {(g, w): len(cells[fair_id, g, w]["ids"]) if (fair_id, g, w) in cells else 0
+        counts = {(g, w): len(cells[fair_id, g, w]["ids"]) if (fair_id, g, w) in cells else 0
                   for g in groups for w in grid}
-        fair_events = [sum(events[g, w] for g in groups) for w in grid]
+        fair_events = [sum(counts[g, w] for g in groups) for w in grid]
         for g in groups:
             velocity_before, surge_before = 0, False
             for n, w in enumerate(grid):
-                now_events = events[g, w]
-                velocity = now_events - (events[g, grid[n - 1]] if n else 0)
+                now_events = counts[g, w]
+                velocity = now_events - (counts[g, grid[n - 1]] if n else 0)
                 trailing = range(max(0, n - 12), n)
-                share = ((sum(events[g, grid[t]] for t in trailing) + 1)
+                share = ((sum(counts[g, grid[t]] for t in trailing) + 1)
                          / (sum(fair_events[t] for t in trailing) + len(groups)))
                 expected = share * fair_events[n]
                 momentum = (now_events - expected) / math.sqrt(expected + 1)
-                cell = cells.get((fair_id, g, w))
+                found = cells.get((fair_id, g, w))
+                here: dict[str, Any] = found if found is not None else {}
                 row: dict[str, Any] = {
                     "events": now_events,
-                    "scans": len(cell["scans"]) if cell else 0,
-                    "inquiries": len(cell["inquiries"]) if cell else 0,
-                    "procurement_steps": len(cell["procurement_steps"]) if cell else 0,
-                    "value_cny": cell["value_cny"] if cell else ZERO,
+                    "scans": len(here["scans"]) if here else 0,
+                    "inquiries": len(here["inquiries"]) if here else 0,
+                    "procurement_steps": len(here["procurement_steps"]) if here else 0,
+                    "value_cny": here["value_cny"] if here else ZERO,
                     "velocity": velocity, "acceleration": velocity - velocity_before,
                     "expected": expected, "momentum_score": momentum}
                 if surges:
@@ -655,13 +662,17 @@ def test_season_comparison_against_the_latest_other_season(fair: Fair) -> None:
                                                "fair_id", "pavilion_id", "cluster_id"), want)
 
 
-# -- the view bench at small scale --------------------------------------------------------
-def test_the_view_bench_times_every_view_and_named_query(tmp_path) -> None:
-    from core import queries as q
-    from leadloom.commands import bench_views
-
-    result = bench_views.run(Settings(data_dir=tmp_path, namespace="benchviews"), 20_000,
-                             progress=lambda _msg: None)
+# -- the view bench at small scale, through the CLI --------------------------------------
+def test_the_view_bench_times_every_view_and_named_query(tmp_path: Path) -> None:
+    # A process of its own: the embedded engine opens one path per process, and this
+    # module's store is open until the module ends.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADLOOM_")}
+    env.update(LEADLOOM_DATA_DIR=str(tmp_path), LEADLOOM_NAMESPACE="benchviews")
+    done = subprocess.run([str(Path(sys.executable).with_name("leadloom")), "bench", "--views",
+                           "--view-events", "20000", "--json"], env=env, capture_output=True,
+                          text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["events"] == 20_000 and result["build_s"] > 0
     names = [v.name for v in INTELLIGENCE_VIEWS]
     for key in ("views_ms", "views_p50_ms", "view_rows"):
@@ -669,6 +680,7 @@ def test_the_view_bench_times_every_view_and_named_query(tmp_path) -> None:
     assert all(result["view_rows"][n] > 0 for n in names), result["view_rows"]
     assert all(0 < result["views_ms"][n] <= result["views_p50_ms"][n] for n in names)
     assert list(result["queries_ms"]) == [n.name for n in q.CATALOGUE]
+    assert all(f"{n:<40}" in done.stdout for n in names)  # each view's time printed
     assert result["slowest"]["view"] in names
     assert result["under_200ms"] == all(ms < 200 for ms in result["views_p50_ms"].values())
     rows = result["rows_by_table"]

@@ -311,7 +311,8 @@ class BuyerDay:
         doc = self._doc(INQUIRY, t, received, {"channel": channel}, payload)
         # The target cluster is the one named or, naming only a booth, the booth's: the same.
         best = self.book.best(terms["categories"], terms.get("quantity"),  # type: ignore[arg-type]
-                              terms.get("lead_time_days"), cluster.id)  # type: ignore[arg-type]
+                              terms.get("lead_time_days"), cluster.id,  # type: ignore[arg-type]
+                              named=booth.exhibitor_id if mode != "cluster" else None)
         # The exhibitor named follows up; naming only a cluster, the supplier the matchmaking
         # system recommends (the best fit), or any of the cluster's booths when none fits.
         follow = booth.exhibitor_id

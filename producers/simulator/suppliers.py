@@ -5,18 +5,20 @@ computed here from the profiles the simulator generated, independently of the st
 matcher (``streams.matching``, which producers never import), so match quality can be
 measured against it rather than against itself.
 
-Fit, in order:
+Fit, in order (a buyer's preferences, not the stream matcher's weights):
 
 1. Hard constraints, all of them: a profile category equals one of the inquiry's
-   categories; with a stated quantity, ``moq <= quantity`` and
-   ``monthly_capacity >= quantity``; with a stated lead time, the profile's
-   ``lead_time_days`` is at most it.
-2. The inquiry's target cluster first (the cluster it names, or the cluster of the
-   exhibitor it names).
-3. More capacity headroom (``monthly_capacity / quantity``). One inquiry has one quantity,
-   so this is the order of ``monthly_capacity`` itself, compared as integers (no float
-   ties); without a stated quantity the same order applies.
-4. ``exhibitor_id`` ascending: a deterministic tie-break.
+   categories; the profile's ``lead_time_days`` is at most the inquiry's (when stated);
+   with a stated quantity, ``moq <= quantity`` and the factory makes the quantity before the
+   deadline: ``monthly_capacity * window / 30 >= quantity``, the window being the lead time
+   (a month when none is stated).
+2. The exhibitor the inquiry names, then the inquiry's target cluster (the cluster it
+   names, or the named exhibitor's).
+3. More of the inquiry's categories made.
+4. Spare capacity in whole multiples of the quantity, up to 4x: a buyer gains from room for
+   a rush or a reorder, not from a factory a hundred times their order rather than ten.
+5. A shorter lead time (days to spare for sampling and shipping).
+6. ``exhibitor_id`` ascending: a deterministic tie-break.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 BEST_K = 3
+WINDOW_DAYS = 30  # the production window of an inquiry that states no lead time
+HEADROOM_CAP = 4  # spare capacity beyond 4x the order makes no difference to the buyer
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,22 +75,40 @@ class SupplierBook:
         return self._by_exhibitor.get(exhibitor_id)
 
     def best(self, categories: Iterable[str], quantity: int | None, lead_time_days: int | None,
-             target_cluster: str | None, k: int = BEST_K) -> list[str]:
+             target_cluster: str | None, k: int = BEST_K, named: str | None = None
+             ) -> list[str]:
         """Up to ``k`` exhibitor ids that fit, best first (module docstring); ``[]`` if none."""
         seen: set[str] = set()
-        ranked: list[tuple[bool, int, str]] = []
-        for cat in dict.fromkeys(categories):
+        wanted = tuple(dict.fromkeys(categories))
+        ranked: list[tuple[bool, bool, int, int, int, str]] = []
+        for cat in wanted:
             for s in self._by_category.get(cat, ()):
                 if s.exhibitor_id in seen or not fits(s, quantity, lead_time_days):
                     continue
                 seen.add(s.exhibitor_id)
-                ranked.append((s.cluster_id != target_cluster, -s.monthly_capacity,
+                covered = sum(1 for c in wanted if c in s.categories)
+                ranked.append((s.exhibitor_id != named, s.cluster_id != target_cluster, -covered,
+                               -_headroom(s, quantity, lead_time_days), s.lead_time_days,
                                s.exhibitor_id))
-        return [ex for _, _, ex in heapq.nsmallest(k, ranked)]
+        return [r[-1] for r in heapq.nsmallest(k, ranked)]
+
+
+def _headroom(s: Supplier, quantity: int | None, lead_time_days: int | None) -> int:
+    """Capacity in the window over the quantity, in whole multiples up to ``HEADROOM_CAP``:
+    a buyer gains from spare capacity (a rush, a reorder), but not from a factory a hundred
+    times their order rather than ten."""
+    if not quantity:
+        return HEADROOM_CAP
+    window = WINDOW_DAYS if lead_time_days is None else lead_time_days
+    return min(HEADROOM_CAP, s.monthly_capacity * window // (quantity * 30))
 
 
 def fits(s: Supplier, quantity: int | None, lead_time_days: int | None) -> bool:
     """The quantity and lead-time hard constraints (the category one is the index's)."""
-    if quantity is not None and (s.moq > quantity or s.monthly_capacity < quantity):
+    if lead_time_days is not None and s.lead_time_days > lead_time_days:
         return False
-    return lead_time_days is None or s.lead_time_days <= lead_time_days
+    if quantity is None:
+        return True
+    # What the factory can make before the buyer's deadline (a month when none is stated).
+    window = WINDOW_DAYS if lead_time_days is None else lead_time_days
+    return s.moq <= quantity and s.monthly_capacity * window >= quantity * 30

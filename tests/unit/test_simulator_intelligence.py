@@ -69,9 +69,20 @@ def latest_profiles(docs: list[dict]) -> dict[str, dict]:
 
 def fits(profile: dict, inquiry: dict) -> bool:
     qty, lead = inquiry.get("quantity"), inquiry.get("lead_time_days")
+    window = 30 if lead is None else lead  # capacity counts until the buyer's deadline
     return (bool(set(profile["categories"]) & set(inquiry["categories"]))
-            and (qty is None or (profile["moq"] <= qty and profile["monthly_capacity"] >= qty))
+            and (qty is None or (profile["moq"] <= qty
+                                 and profile["monthly_capacity"] * window >= qty * 30))
             and (lead is None or profile["lead_time_days"] <= lead))
+
+
+def spare(profile: dict, inquiry: dict) -> int:
+    """Whole multiples of the quantity the factory makes in the window, at most 4."""
+    qty, lead = inquiry.get("quantity"), inquiry.get("lead_time_days")
+    if not qty:
+        return 4
+    window = 30 if lead is None else lead
+    return min(4, profile["monthly_capacity"] * window // (qty * 30))
 
 
 def test_best_suppliers_fit_and_rank_as_specified(sim: Simulation) -> None:
@@ -85,7 +96,10 @@ def test_best_suppliers_fit_and_rank_as_specified(sim: Simulation) -> None:
         target = inquiry.get("cluster_id") or booths_by_exhibitor()[
             inquiry["exhibitor_id"]].cluster_id
         fitting = sorted((p for p in profiles.values() if fits(p, inquiry)),
-                         key=lambda p: (p["cluster_id"] != target, -p["monthly_capacity"],
+                         key=lambda p: (p["exhibitor_id"] != inquiry.get("exhibitor_id"),
+                                        p["cluster_id"] != target,
+                                        -len(set(p["categories"]) & set(inquiry["categories"])),
+                                        -spare(p, inquiry), p["lead_time_days"],
                                         p["exhibitor_id"]))
         expected = [p["exhibitor_id"] for p in fitting[:3]]
         assert best.get(event_id, []) == expected, event_id

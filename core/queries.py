@@ -30,12 +30,14 @@ from core.reads import QueryResult
 from schemas.reference import CLUSTERS
 from schemas.registry import (
     BUYER_ALIAS_CURRENT,
+    CNY_RATE_CURRENT,
     DEAD_LETTER_TABLE,
     EVENT_TABLES,
     FUNNEL_BY_CLUSTER,
     INQUIRIES,
     LEAD_SCORES_EXHIBITOR,
     LEADS_PER_CLUSTER_MINUTE,
+    MATCHES_TABLE,
     MATCHMAKING_KPIS,
     MOMENTUM_CLUSTER_5M,
     MOMENTUM_RANKING,
@@ -444,10 +446,35 @@ SURGE_ALERTS = NamedQuery(
         "expected": float, "momentum_score": float, "value_cny": _money, "late": int}),
 )
 
+def _matched(rows: Rows) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for inquiry, exhibitor in rows:
+        out.setdefault(str(inquiry), []).append(str(exhibitor))
+    return out
+
+
+MATCHED_SUPPLIERS = NamedQuery(
+    "matched_suppliers",
+    "the suppliers recommended for each inquiry, best first (FINAL: one row per rank)",
+    (MATCHES_TABLE,), ("inquiry_event_id", "exhibitor_id"),
+    lambda db: (f"SELECT inquiry_event_id, exhibitor_id FROM {db}.{MATCHES_TABLE.name} FINAL"
+                " ORDER BY inquiry_event_id, rank"),
+    _matched,
+)
+
+CNY_RATES = NamedQuery(
+    "cny_rates",
+    "the rate of each currency in force now (CNY per unit)",
+    (CNY_RATE_CURRENT,), ("currency", "cny_per_unit"),
+    lambda db: (f"SELECT currency, cny_per_unit FROM {db}.{CNY_RATE_CURRENT.name}"
+                " ORDER BY currency"),
+    lambda rows: {str(c): _money(r) for c, r in rows},
+)
+
 CATALOGUE: tuple[NamedQuery, ...] = (
     EVENTS_STORED, DEAD_LETTERS_BY_REASON, LEADS_BY_CLUSTER, STREAM_LEADS_BY_CLUSTER,
     LEADS_BY_MINUTE, BADGES_SEEN, BUYERS_RESOLVED, BUYER_OF_ALIAS, UNIQUE_BUYERS_BY_CLUSTER,
     FUNNEL, MOMENTUM_LEADERS, MOMENTUM_RANKING_AT, MATCHMAKING, SEASON, HOT_LEADS,
-    SURGE_ALERTS,
+    SURGE_ALERTS, MATCHED_SUPPLIERS, CNY_RATES,
 )
 BY_NAME: dict[str, NamedQuery] = {q.name: q for q in CATALOGUE}

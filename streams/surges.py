@@ -129,7 +129,7 @@ class SurgeDecider:
 def alert_row(c: Candidate, detected_at: datetime, late: bool) -> dict[str, object]:
     """The ``surge_alerts`` row (and the alert event) of a surge."""
     evidence = {
-        "rule": "momentum_cluster_5m.surge_start (migration 011): z >= 4, events >= 2x"
+        "rule": "momentum_cluster_5m.surge_start (migration 011): z >= 6, events >= 2x"
                 " expected, events >= 10, the previous window not a surge",
         "window": [_iso(c.surge_start), _iso(c.window_end)],
         "events": c.events, "expected": round(c.expected, 3),

@@ -16,12 +16,15 @@ from typing import Any
 
 from core import queries as q
 from core.kafka import admin
+from core.season import parse_season
 from core.settings import Settings
+from leadloom.commands import demo_intelligence as intelligence
 from leadloom.commands.resolve import pairwise
 from leadloom.commands.session import pipeline_session
 from leadloom.commands.simulate import simulate_and_publish
 from leadloom.pipeline import Pipeline
 from schemas.reference import CLUSTERS_BY_ID
+from schemas.registry import SEASON_BASELINE
 
 
 class DemoFailed(RuntimeError):
@@ -39,7 +42,10 @@ def run_demo(
                           allow_server_database=args.allow_server_database) as pipeline:
         run_settings = pipeline.settings
         _delete_old_demo_topics(settings, keep=run_settings.namespace)
-        sim = simulate_and_publish(run_settings, args.events, args.seed, progress=progress)
+        season_csv = run_settings.data_dir / "previous_season.csv"
+        sim = simulate_and_publish(run_settings, args.events, args.seed, progress=progress,
+                                   surge=args.surge, previous_season_csv=season_csv)
+        _import_season(pipeline, season_csv, progress)
         progress("waiting for the pipeline to store or dead-letter every message")
         last = [0.0]
 
@@ -50,11 +56,16 @@ def run_demo(
 
         if not pipeline.wait_idle(args.timeout, on_tick=tick):
             raise DemoFailed(f"the pipeline did not finish within {args.timeout:.0f}s")
+        # The day is over: judge its last 5-minute windows too, and store the alerts.
+        if pipeline.check_surges():
+            pipeline.wait_idle(60)
         report = _report(pipeline, run_settings, sim, started)
+        truth = report.pop("_truth")
     _print_summary(report)
+    intelligence.print_summary(report, _cluster_name)
     if args.json:
         emit_json(report)
-    problems = _mismatches(report)
+    problems = _mismatches(report) + intelligence.mismatches(report, truth)
     if problems:
         raise DemoFailed("counts differ from the ground truth: " + "; ".join(problems))
     return 0
@@ -64,8 +75,8 @@ def _report(pipeline: Pipeline, settings: Settings, sim: dict, started: float) -
     assert pipeline.store is not None
     query, db = pipeline.store.query, settings.clickhouse_database
 
-    def run(named: q.NamedQuery) -> Any:
-        return q.run(named, query, db)
+    def run(named: q.NamedQuery, **values: object) -> Any:
+        return q.run(named, query, db, **values)
 
     truth = json.loads(Path(str(sim["ground_truth"])).read_text())
     stored = run(q.EVENTS_STORED)
@@ -90,9 +101,27 @@ def _report(pipeline: Pipeline, settings: Settings, sim: dict, started: float) -
         "leads_by_cluster": run(q.LEADS_BY_CLUSTER),
         "stream_leads_by_cluster": run(q.STREAM_LEADS_BY_CLUSTER),
         "expected_leads_by_cluster": truth["expected_by_cluster"],
+        **intelligence.intelligence_report(run, truth),
+        "_truth": truth,  # for the checks; popped at once
         "worker_restarts": pipeline.restarts,
         "elapsed_s": round(time.monotonic() - started, 1),
     }
+
+
+def _import_season(pipeline: Pipeline, path: Path, progress: Callable[[str], None]) -> None:
+    """The simulated previous season, imported as an operator would (``leadloom season
+    import``), through the store this process owns."""
+    assert pipeline.store is not None
+    rows = parse_season(path.read_text(encoding="utf-8"), str(path))
+    pipeline.store.insert_json_rows(SEASON_BASELINE.name, [json.dumps({
+        "season": r.season, "pavilion_id": r.pavilion_id, "cluster_id": r.cluster_id,
+        "professional_buyers": r.professional_buyers, "source": str(path)}).encode()
+        for r in rows])
+    progress(f"imported the previous season {rows[0].season} ({len(rows)} rows)")
+
+
+def _cluster_name(cluster: str) -> str:
+    return CLUSTERS_BY_ID[cluster].name_zh if cluster in CLUSTERS_BY_ID else "?"
 
 
 def _buyer_quality(buyer_of_alias: dict[str, str], truth: dict) -> dict[str, float]:

@@ -506,7 +506,7 @@ def _momentum(fair: Fair, group_by: str, minutes: int, surges: bool
                     "velocity": velocity, "acceleration": velocity - velocity_before,
                     "expected": expected, "momentum_score": momentum}
                 if surges:
-                    surge = (momentum >= 4 and now_events >= 2 * expected and now_events >= 10)
+                    surge = (momentum >= 6 and now_events >= 2 * expected and now_events >= 10)
                     row["surge"], row["surge_start"] = surge, surge and not surge_before
                     surge_before = surge
                 velocity_before = velocity

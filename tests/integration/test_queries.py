@@ -3,6 +3,8 @@ made: the values it answers, the tables it reads, the same through the owner's e
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import statistics
 from collections import defaultdict
@@ -347,6 +349,19 @@ def _badges_seen(day: DayRows) -> int:
     return len({r["badge_id"] for t in ("registrations", "scans") for r in day.decoded(t)})
 
 
+def _matched_suppliers(day: DayRows) -> dict[str, list[str]]:
+    out: dict[str, list[tuple[int, str]]] = {}
+    for r in day.decoded("matches"):
+        out.setdefault(r["inquiry_event_id"], []).append((r["rank"], r["exhibitor_id"]))
+    return {i: [ex for _, ex in sorted(ranks)] for i, ranks in sorted(out.items())}
+
+
+def _cny_rates(_day: DayRows) -> dict[str, Decimal]:
+    """The shipped reference rates (the day loads none of its own)."""
+    text = (MIGRATIONS_DIR.parent / "rates" / "cny_rates.csv").read_text()
+    return {r["currency"]: Decimal(r["cny_per_unit"]) for r in csv.DictReader(io.StringIO(text))}
+
+
 EXPECTED: dict[str, Callable[[DayRows], object]] = {
     q.EVENTS_STORED.name: lambda day: {
         TABLE_BY_EVENT_TYPE[t].name: n
@@ -368,6 +383,8 @@ EXPECTED: dict[str, Callable[[DayRows], object]] = {
     q.SEASON.name: _season,
     q.HOT_LEADS.name: _hot_leads,
     q.SURGE_ALERTS.name: _surge_alerts,
+    q.MATCHED_SUPPLIERS.name: _matched_suppliers,
+    q.CNY_RATES.name: _cny_rates,
 }
 
 

@@ -43,8 +43,13 @@ def run_demo(
         run_settings = pipeline.settings
         _delete_old_demo_topics(settings, keep=run_settings.namespace)
         season_csv = run_settings.data_dir / "previous_season.csv"
+        def profiles_in() -> None:
+            if not pipeline.wait_idle(args.timeout):
+                raise DemoFailed("the supplier profiles were not processed in time")
+
         sim = simulate_and_publish(run_settings, args.events, args.seed, progress=progress,
-                                   surge=args.surge, previous_season_csv=season_csv)
+                                   surge=args.surge, previous_season_csv=season_csv,
+                                   after_profiles=profiles_in)
         _import_season(pipeline, season_csv, progress)
         progress("waiting for the pipeline to store or dead-letter every message")
         last = [0.0]

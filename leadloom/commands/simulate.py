@@ -17,6 +17,7 @@ from producers.simulator import (
     write_season_csv,
 )
 from producers.simulator.publish import publish
+from schemas.events import EventType
 
 
 def simulate_and_publish(
@@ -29,6 +30,7 @@ def simulate_and_publish(
     progress: Callable[[str], None] = lambda _m: None,
     surge: str | None = None,
     previous_season_csv: Path | None = None,
+    after_profiles: Callable[[], None] | None = None,
 ) -> dict[str, object]:
     """Generate ``events`` distinct valid events (plus resends and malformed messages),
     write the ground truth, publish everything; return the figures of the run.
@@ -38,6 +40,12 @@ def simulate_and_publish(
     ``previous_season_csv`` the previous season's professional buyers (a smaller fair,
     seeded from ``seed``: ``producers.simulator.season``) are written there as the CSV
     ``leadloom season import`` reads, and the report gains ``previous_season_csv``.
+
+    With ``after_profiles``, the supplier profiles are published first (suppliers
+    pre-register capacity, crafts and certifications before the fair: DOMAIN.md) and
+    ``after_profiles()`` is called before the day's traffic; the demo waits there until the
+    stream has them, so that a day replayed in seconds is matched as a live one would be
+    (otherwise inquiries on one raw topic can overtake the profiles on another).
     """
     # Oversized messages must be oversized for the configured stream limit.
     params = SimulationParams(max_message_bytes=settings.max_message_bytes)
@@ -63,15 +71,24 @@ def simulate_and_publish(
     def tick(sent: int) -> None:
         progress(f"published {sent}/{total}")
 
-    report = publish(sim.messages, settings, rate=rate, progress=tick)
+    messages = sim.messages
+    sent, elapsed = 0, 0.0
+    if after_profiles is not None:
+        profiles = [m for m in messages if m.event_type == EventType.SUPPLIER_PROFILE]
+        messages = [m for m in messages if m.event_type != EventType.SUPPLIER_PROFILE]
+        first = publish(profiles, settings, rate=rate)
+        sent, elapsed = first.sent, first.elapsed_s
+        progress(f"published {sent} supplier profiles (pre-registration)")
+        after_profiles()
+    report = publish(messages, settings, rate=rate, progress=lambda n: tick(sent + n))
     out: dict[str, object] = {
-        "events_produced": report.sent,
+        "events_produced": sent + report.sent,
         "duplicates_resent": truth["duplicates_resent"],
         "malformed_sent": truth["malformed_sent"],
         "late_events": truth["late_events"],
         "expected_valid_events": truth["expected_valid_events"],
         "ground_truth": str(path),
-        "publish_s": round(report.elapsed_s, 2),
+        "publish_s": round(elapsed + report.elapsed_s, 2),
     }
     if season_path is not None:
         out["previous_season_csv"] = str(season_path)

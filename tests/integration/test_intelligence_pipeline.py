@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -46,6 +47,16 @@ def topic_log(settings: Settings, topic: str) -> dict[int, list[bytes]]:
     return values
 
 
+def normal(row: dict) -> tuple:
+    """A match row comparable whichever side it came from (stored, or engine JSON)."""
+    at = row["matched_at"]
+    at = at if isinstance(at, datetime) else datetime.fromisoformat(at)
+    return (str(row["inquiry_event_id"]), int(row["rank"]), row["fair_id"],
+            at.replace(tzinfo=at.tzinfo or UTC).astimezone(UTC), row["exhibitor_id"],
+            row["cluster_id"], round(float(row["score"]), 9), orjson.loads(row["explanation"]),
+            row["profile_event_id"])
+
+
 def reference_matches(settings: Settings) -> set[tuple]:
     """The matches an uninterrupted run makes: the same engine over the request log, once.
 
@@ -60,9 +71,13 @@ def reference_matches(settings: Settings) -> set[tuple]:
             state.update(result.writes)
             assert not result.failed
             for row in result.rows:
-                r = orjson.loads(row)
-                out.add(tuple(str(r[c]) for c in MATCH_COLUMNS))
+                out.add(_frozen(normal(orjson.loads(row))))
     return out
+
+
+def _frozen(row: tuple) -> tuple:
+    return tuple(orjson.dumps(v, option=orjson.OPT_SORT_KEYS) if isinstance(v, dict) else v
+                 for v in row)
 
 
 def test_killed_workers_leave_the_matches_and_alerts_of_an_uninterrupted_run(
@@ -97,7 +112,7 @@ def test_killed_workers_leave_the_matches_and_alerts_of_an_uninterrupted_run(
         settle(pipe, 60)
         assert pipe.restarts >= 2
 
-        got = {tuple(str(v) for v in row) for row in query(
+        got = {_frozen(normal(dict(zip(MATCH_COLUMNS, row, strict=True)))) for row in query(
             f"SELECT {', '.join(MATCH_COLUMNS)} FROM {db}.matches FINAL").rows}
         expected = reference_matches(pipe.settings)
         inquiries = sim.ground_truth["expected_by_type"]["online_inquiry"]

@@ -94,6 +94,9 @@ def test_derived_topics_declare_the_keys_the_workers_send_with() -> None:
         "buyers.events": "none",
         "buyers.merges": "none",
         "buyers.state": "none",
+        "matchmaking.requests": "fair_id",
+        "matches": "none",
+        "alerts.surges": "cluster_id",
     }
     for spec in RAW_TOPICS:
         assert spec.key.rule is KeyRule.FIELD and spec.dead_letter is not None

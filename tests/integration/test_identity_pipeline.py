@@ -9,19 +9,19 @@ import time
 
 import orjson
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from core import queries as q
-from core.kafka import admin, bootstrap_list, producer
+from core.kafka import admin, producer
 from core.settings import Settings
 from leadloom.pipeline import Pipeline
 from producers.simulator import simulate_fair
 from producers.simulator.publish import publish
 from schemas.reference import booth_roster
-from schemas.registry import IDENTITY_LOG_TABLE, RAW_PARTITIONS, changelog_topic
+from schemas.registry import IDENTITY_LOG_TABLE, changelog_topic
 from streams.identity.stream import IdentityStreams, Outputs
 from tests.conftest import running_pipeline
 from tests.factories import events as f
+from tests.factories.topics import topic_log
 from tests.integration.test_pipeline import settle, stored
 
 pytestmark = pytest.mark.integration
@@ -82,19 +82,7 @@ def test_a_linking_inquiry_after_both_buyers_scans_merges_them_within_seconds(
 
 def identity_log(settings: Settings) -> list[bytes]:
     """Every message of the identity topic, partition by partition, in log order."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_list(settings),
-                             enable_auto_commit=False)
-    parts = [TopicPartition(settings.topics.identity_records, p) for p in range(RAW_PARTITIONS)]
-    consumer.assign(parts)
-    consumer.seek_to_beginning(*parts)
-    ends = consumer.end_offsets(parts)
-    values: dict[int, list[bytes]] = {p.partition: [] for p in parts}
-    deadline = time.monotonic() + 60
-    while any(consumer.position(p) < ends[p] for p in parts) and time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=500).values():
-            for r in records:
-                values[r.partition].append(r.value)
-    consumer.close()
+    values = topic_log(settings, settings.topics.identity_records)
     return [v for p in sorted(values) for v in values[p]]
 
 

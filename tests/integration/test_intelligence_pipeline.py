@@ -11,16 +11,14 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
-from core.kafka import bootstrap_list
 from core.settings import Settings
 from producers.simulator import simulate_fair
 from producers.simulator.publish import publish
 from producers.simulator.surge import parse_surge
-from schemas.registry import RAW_PARTITIONS
 from streams.matchmaking import Matchmaker
 from tests.conftest import running_pipeline
+from tests.factories.topics import topic_log
 from tests.integration.test_pipeline import settle, stored
 
 pytestmark = pytest.mark.integration
@@ -28,23 +26,6 @@ pytestmark = pytest.mark.integration
 MATCH_COLUMNS = ("inquiry_event_id", "rank", "fair_id", "matched_at", "exhibitor_id",
                  "cluster_id", "score", "explanation", "profile_event_id")
 
-
-def topic_log(settings: Settings, topic: str) -> dict[int, list[bytes]]:
-    """Every message of ``topic``, per partition, in log order."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_list(settings),
-                             enable_auto_commit=False)
-    parts = [TopicPartition(topic, p) for p in range(RAW_PARTITIONS)]
-    consumer.assign(parts)
-    consumer.seek_to_beginning(*parts)
-    ends = consumer.end_offsets(parts)
-    values: dict[int, list[bytes]] = {p.partition: [] for p in parts}
-    deadline = time.monotonic() + 60
-    while any(consumer.position(p) < ends[p] for p in parts) and time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=500).values():
-            for r in records:
-                values[r.partition].append(r.value)
-    consumer.close()
-    return values
 
 
 def normal(row: dict) -> tuple:

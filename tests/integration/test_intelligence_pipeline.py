@@ -16,6 +16,7 @@ from core.settings import Settings
 from producers.simulator import simulate_fair
 from producers.simulator.publish import publish
 from producers.simulator.surge import parse_surge
+from schemas.events import EventType
 from streams.matchmaking import Matchmaker
 from tests.conftest import running_pipeline
 from tests.factories.topics import topic_log
@@ -69,9 +70,16 @@ def test_killed_workers_leave_the_matches_and_alerts_of_an_uninterrupted_run(
     with running_pipeline(pipeline_settings, workers=2) as pipe:
         published: list[object] = []
 
+        # Suppliers pre-register (as the demo publishes them): replayed at 4,000/s, the
+        # day's inquiries could otherwise overtake the profiles on their own raw topic.
+        profiles = [m for m in sim.messages if m.event_type == EventType.SUPPLIER_PROFILE]
+        day = [m for m in sim.messages if m.event_type != EventType.SUPPLIER_PROFILE]
+        publish(profiles, pipe.settings)
+        settle(pipe, 120)
+
         def publish_day() -> None:
             try:
-                published.append(publish(sim.messages, pipe.settings, rate=4000))
+                published.append(publish(day, pipe.settings, rate=4000))
             except Exception as exc:  # surfaced below, not lost in the thread
                 published.append(exc)
 

@@ -53,20 +53,22 @@ HARD_CONSTRAINTS: Final = ("category", "moq", "lead_time", "capacity")
 
 # The one place the soft preferences are weighed. They add up to 1.
 WEIGHTS: Final[Mapping[str, float]] = {
-    # One supplier for the whole need beats two half-suppliers: the buyer asked for all of it.
-    # Heaviest, so a full fit elsewhere outranks a partial fit in the named cluster.
-    "coverage": 0.40,
     # The buyer named this exhibitor or cluster: a match there is the lead they came for and
     # the delegation that will follow up; other clusters are an alternative, not the answer.
-    "target": 0.25,
+    # Heaviest: a supplier in the named cluster outranks a fuller fit elsewhere.
+    "target": 0.45,
+    # One supplier for the whole need beats two half-suppliers: the buyer asked for all of it.
+    "coverage": 0.30,
     # Spare capacity absorbs a reorder, a rush or a failed batch without missing the date.
     "headroom": 0.15,
     # Days to spare before the buyer's deadline, for sampling and shipping.
-    "lead_slack": 0.10,
-    # Crafts and certifications are stated only in free text (no field in the inquiry), so
-    # they refine the ranking rather than drive it.
-    "crafts": 0.06,
-    "certifications": 0.04,
+    "lead_slack": 0.07,
+    # Crafts and certifications are stated only in free text (no field in the inquiry), and
+    # a mention is not a requirement ("like your embroidery"), so they only break near-ties.
+    # Measured: at 0.06/0.04 they overruled the stated terms and cost 5-7 points of
+    # precision@3 (ARCHITECTURE.md, "Matchmaking").
+    "crafts": 0.02,
+    "certifications": 0.01,
 }
 TARGET_CLUSTER_CREDIT: Final = 0.6  # in the named cluster: below the named booth itself
 HEADROOM_FULL_RATIO: Final = 4.0  # capacity/quantity at which headroom scores full

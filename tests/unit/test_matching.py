@@ -80,7 +80,7 @@ def test_no_candidate_returns_empty() -> None:
     assert top_matches(inquiry(categories=[]), index_of(supplier("a"))) == []
 
 
-def test_ranking_prefers_full_coverage_then_target_then_headroom() -> None:
+def test_ranking_prefers_the_named_cluster_then_coverage_then_headroom() -> None:
     index = index_of(
         supplier("half", categories=["childrenswear"], monthly_capacity=400_000),
         supplier("full-other", cluster_id="zhili", categories=["childrenswear", "knitwear"]),
@@ -90,7 +90,8 @@ def test_ranking_prefers_full_coverage_then_target_then_headroom() -> None:
                  monthly_capacity=4000),
     )
     matches = top_matches(inquiry(categories=["childrenswear", "knitwear"]), index, k=4)
-    assert ids(matches) == ["full-cluster-roomy", "full-cluster", "full-other", "half"]
+    # In the named cluster even half the need outranks all of it elsewhere (WEIGHTS).
+    assert ids(matches) == ["full-cluster-roomy", "full-cluster", "half", "full-other"]
     assert [m.rank for m in matches] == [1, 2, 3, 4]
     assert [m.score for m in matches] == sorted((m.score for m in matches), reverse=True)
     assert matches[0].explanation.components["headroom"] == 1.0  # 4x the quantity

@@ -101,8 +101,8 @@ def split_statements(sql: str) -> list[str]:
 # replicated table carries the rows to the others.
 _CLUSTER_CLAUSE = re.compile(
     r"^((?:CREATE (?:TABLE|VIEW|DATABASE) IF NOT EXISTS|ALTER TABLE"
-    r"|DROP (?:TABLE|VIEW|DATABASE) IF EXISTS)"
-    r" \S+|EXCHANGE TABLES \S+ AND \S+)",
+    r"|DROP (?:TABLE|VIEW|DATABASE) IF EXISTS|TRUNCATE TABLE)"
+    r" \S+|EXCHANGE TABLES \S+ AND \S+|RENAME TABLE \S+ TO \S+)",
     flags=re.M,
 )
 
@@ -111,7 +111,8 @@ def on_cluster(statement: str, cluster: str) -> str:
     """The ClickHouse-cluster variant of one migration statement.
 
     Tables become replicated on every node of ``cluster`` (``ON CLUSTER``, also for
-    ``ALTER TABLE``, ``DROP TABLE|VIEW|DATABASE`` and ``EXCHANGE TABLES``; and
+    ``ALTER TABLE``, ``DROP TABLE|VIEW|DATABASE``, ``TRUNCATE TABLE``, ``RENAME TABLE``
+    and ``EXCHANGE TABLES``; and
     ``Replicated*MergeTree`` with the server's default replica path, which names the
     table by its UUID, so an exchange keeps each table's replicas); views are created on
     every node. ``INSERT`` stays as it is (one node writes, replication copies). The data

@@ -34,6 +34,8 @@ from core.reads import (
     run_read,
 )
 from core.settings import Settings
+from core.snapshots import inputs_signature
+from core.snapshots import refresh as refresh_snapshots
 
 # A JSON key with no column of its table is refused (INCORRECT_DATA, a row refusal the
 # sink dead-letters as store_refused), not dropped: rows match their columns
@@ -83,6 +85,31 @@ class Store:
             migrate(self.client, self.database, migrations, settings.clickhouse_cluster)
         self._readers = ReaderPool(lambda: open_reader(settings, read_time_limit_s), READERS,
                                    wait_s=read_time_limit_s)
+        self._maintenance: Client | None = None
+        self._maintenance_mutex = threading.Lock()
+
+    def maintenance_client(self) -> Client:
+        """A writing client of its own for the owner's long statements (snapshot refreshes),
+        so they never hold the sink's lock; opened on first use, closed with the store."""
+        with self._maintenance_mutex:
+            if self._maintenance is None:
+                self._maintenance = connect(self.settings)
+            return self._maintenance
+
+    def refresh_snapshots(self) -> dict[str, float]:
+        """Recompute every lead intelligence snapshot now (``core.snapshots.refresh``);
+        seconds per view. ``leadloom run`` keeps them current with a ``SnapshotRefresher``
+        calling this; tests and the demo call it to read what is stored now."""
+        client = self.maintenance_client()
+        with self._maintenance_mutex:
+            return refresh_snapshots(client, self.database,
+                                     cluster=self.settings.clickhouse_cluster)
+
+    def snapshot_inputs_signature(self) -> tuple[int, int, int]:
+        """``core.snapshots.inputs_signature`` of this store's database."""
+        client = self.maintenance_client()
+        with self._maintenance_mutex:
+            return inputs_signature(client, self.database)
 
     def insert_json_rows(self, table: str, rows: list[bytes]) -> None:
         """Insert JSON rows (one object each) as JSONEachRow into ``table``.
@@ -113,6 +140,9 @@ class Store:
         self._readers.close(cancel=self._cancel_reads if self.settings.embedded else None)
         with self._mutex:
             self.client.close()
+        with self._maintenance_mutex:
+            if self._maintenance is not None:
+                self._maintenance.close()
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None

@@ -34,6 +34,7 @@ from core.kafka import KafkaUnavailable, bootstrap_list, consumer_lag, ensure_to
 from core.migrations import load_migrations
 from core.owner import QueryServer
 from core.settings import Settings, settings_env
+from core.snapshots import SnapshotRefresher
 from core.store import Store
 from infra.clickhouse import MIGRATIONS_DIR
 from schemas.registry import RAW_TOPICS
@@ -58,6 +59,7 @@ class Pipeline:
         self.server: QueryServer | None = None
         self.sink: Sink | None = None
         self.surges: SurgeWatcher | None = None
+        self.snapshots: SnapshotRefresher | None = None
         self.processes: list[subprocess.Popen[bytes] | None] = [None] * workers
         self.restarts = 0
         self.sink_restarts = 0
@@ -88,6 +90,9 @@ class Pipeline:
         surges = self.surges = SurgeWatcher(self.settings, self.store.query)
         self._start_thread("surge-watcher",
                            lambda: surges.run(self._stopping, self._stream_quiet))
+        snapshots = self.snapshots = SnapshotRefresher(self.store.refresh_snapshots,
+                                                       self.store.snapshot_inputs_signature)
+        self._start_thread("snapshot-refresher", lambda: snapshots.run(self._stopping))
         self._start_thread("worker-supervisor", self._supervise)
         self.progress(f"pipeline running: {self.workers} stream worker(s) + sink")
 
@@ -107,6 +112,11 @@ class Pipeline:
             self.sink.stop()
         for thread in self._threads:
             thread.join(timeout=30)
+        if self.snapshots is not None:
+            try:  # readers after the stop (leadloom sql) see everything stored
+                self.snapshots.refresh_if_changed()
+            except Exception:  # noqa: BLE001 - the next owner refreshes at its start
+                log.warning("final snapshot refresh failed", exc_info=True)
         if self.surges is not None:
             self.surges.close()
         if self.server is not None:
@@ -210,6 +220,11 @@ class Pipeline:
                 on_tick(workers, lags[-1] if len(lags) == self.STAGES else -1)
             time.sleep(0.5)
         return False
+
+    def refresh_views(self) -> float:
+        """Bring every lead intelligence snapshot up to what is stored now; seconds taken."""
+        assert self.snapshots is not None
+        return self.snapshots.refresh_now()
 
     def check_surges(self) -> int:
         """Judge every window now (end of stream) and publish the surges due; the count."""

@@ -5,7 +5,9 @@ The momentum itself is a view (``momentum_cluster_5m``, migration 011): per clus
 5-minute event-time window, the events, the count expected from the cluster's trailing
 share of the fair, the Poisson z-score, and ``surge_start`` on the first window of a run of
 surge windows. The watcher runs in the process that owns the store (``leadloom run``) and
-checks that view every few seconds; it decides nothing itself but *when* a window counts:
+checks that view every few seconds, computed live (``momentum_cluster_5m_live``, not the
+refreshed snapshot: the watermark and the windows must come from the same moment); it
+decides nothing itself but *when* a window counts:
 
 * **Grace period** (``GRACE``, 10 minutes of event time). A window is judged once the
   fair's watermark (its latest event time stored) is ``GRACE`` past the window's end, so
@@ -39,6 +41,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from core.kafka import bootstrap_list, producer
 from core.reads import QueryResult
 from core.settings import Settings
+from core.snapshots import live_name
 from schemas.registry import (
     INQUIRIES,
     MOMENTUM_CLUSTER_5M,
@@ -87,7 +90,7 @@ def candidates_sql(database: str) -> str:
     return (
         f"SELECT m.fair_id, m.cluster_id, m.window_start, m.events, m.expected,"
         f" m.momentum_score, m.value_cny, w.watermark"
-        f" FROM {database}.{MOMENTUM_CLUSTER_5M.name} AS m"
+        f" FROM {database}.{live_name(MOMENTUM_CLUSTER_5M.name)} AS m"
         f" INNER JOIN (SELECT fair_id, max(occurred_at) AS watermark FROM ({events})"
         f" GROUP BY fair_id) AS w ON m.fair_id = w.fair_id"
         f" WHERE m.surge_start ORDER BY m.fair_id, m.window_start, m.cluster_id"

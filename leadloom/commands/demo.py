@@ -64,6 +64,7 @@ def run_demo(
         # The day is over: judge its last 5-minute windows too, and store the alerts.
         if pipeline.check_surges():
             pipeline.wait_idle(60)
+        pipeline.refresh_views()  # the report reads the lead intelligence snapshots
         report = _report(pipeline, run_settings, sim, started)
         truth = report.pop("_truth")
     _print_summary(report)

@@ -51,6 +51,8 @@ def load_file(settings: Settings, path: Path,
         ) from None
     try:
         loaded = load_rates(store, store.database, rates, source=path.name)
+        if settings.embedded:  # this process owns the store: the views' snapshots are ours
+            store.refresh_snapshots()  # (on a server, leadloom run's refresher sees the change)
         current = store.query(
             f"SELECT currency, cny_per_unit, valid_from FROM {store.database}."
             f"{CNY_RATE_CURRENT.name} ORDER BY currency"

@@ -51,6 +51,8 @@ def import_file(settings: Settings, path: Path,
         ) from None
     try:
         loaded = load_season(store, store.database, rows, source=path.name)
+        if settings.embedded:  # this process owns the store: the views' snapshots are ours
+            store.refresh_snapshots()  # (on a server, leadloom run's refresher sees the change)
     finally:
         store.close()
     season = rows[0].season  # parse_season guarantees one season and at least one row

@@ -99,6 +99,7 @@ def test_killed_workers_leave_the_matches_and_alerts_of_an_uninterrupted_run(
         settle(pipe, 300)
         pipe.check_surges()  # the day is over: judge its last windows too
         settle(pipe, 60)
+        pipe.refresh_views()
         assert pipe.restarts >= 2
 
         got = {_frozen(normal(dict(zip(MATCH_COLUMNS, row, strict=True)))) for row in query(

@@ -70,6 +70,7 @@ def store(day: DayRows, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
     for _ in range(2):
         for table, rows in day.rows.items():
             store.insert_json_rows(table, rows)
+    store.refresh_snapshots()  # the intelligence views are read from their snapshots
     yield store
     store.close()
 

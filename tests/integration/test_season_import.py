@@ -13,6 +13,7 @@ from core.season import SeasonFileError
 from core.settings import Settings
 from leadloom.commands.season import import_file
 from schemas.registry import SEASON_BASELINE
+from tests.factories.rows import fair_day_rows
 from tests.factories.stores import open_store
 
 pytestmark = pytest.mark.integration
@@ -72,3 +73,31 @@ def test_the_import_refuses_while_another_process_owns_the_store(tmp_path: Path)
             f"SELECT count() FROM {owner.database}.{SEASON_BASELINE.name}").rows == [[0]]
     finally:
         owner.close()
+
+
+def test_the_comparison_shows_an_imported_season_at_once(tmp_path: Path) -> None:
+    # The views are snapshots (core/snapshots.py): the import, owning the store, refreshes
+    # them, so the next reader sees the previous season without waiting for leadloom run.
+    settings = Settings(data_dir=tmp_path / "data", namespace="seasontest")
+    day = fair_day_rows(events=1500, seed=3, namespace="seasontest")
+    store = open_store(settings)
+    try:
+        for table, rows in day.rows.items():
+            store.insert_json_rows(table, rows)
+        store.refresh_snapshots()
+        fair_id, pavilion, cluster = store.query(
+            f"SELECT fair_id, pavilion_id, cluster_id FROM {store.database}.season_comparison"
+            " ORDER BY professional_buyers DESC, cluster_id LIMIT 1").rows[0]
+    finally:
+        store.close()
+    season = tmp_path / "season.csv"
+    season.write_text(HEADER + f"CIFW-2019-AW,{pavilion},{cluster},7\n", encoding="utf-8")
+    import_file(settings, season, lambda _m: None)
+    store = open_store(settings)
+    try:
+        assert store.query(
+            f"SELECT previous_season, previous_professional_buyers FROM {store.database}"
+            f".season_comparison WHERE fair_id = '{fair_id}' AND pavilion_id = '{pavilion}'"
+            f" AND cluster_id = '{cluster}'").rows == [["CIFW-2019-AW", 7]]
+    finally:
+        store.close()

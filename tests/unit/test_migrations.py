@@ -19,7 +19,7 @@ def test_every_statement_is_idempotent_or_guarded() -> None:
     # state) says it has not taken effect yet.
     for statement in STATEMENTS:
         head = statement.sql.split("(")[0]
-        if head.startswith(("INSERT", "EXCHANGE")):
+        if head.startswith(("INSERT", "EXCHANGE", "RENAME")):
             assert statement.when.startswith("SELECT "), statement.sql[:60]
         elif head.startswith("DROP"):
             assert "IF EXISTS" in head, statement.sql[:60]
@@ -67,6 +67,9 @@ def test_cluster_clause_goes_where_each_statement_kind_takes_it() -> None:
     assert on_cluster("EXCHANGE TABLES d.a AND d.b", "c") == (
         "EXCHANGE TABLES d.a AND d.b ON CLUSTER 'c'")
     assert on_cluster("DROP TABLE IF EXISTS d.a", "c") == "DROP TABLE IF EXISTS d.a ON CLUSTER 'c'"
+    assert on_cluster("RENAME TABLE d.v TO d.v_live", "c") == (
+        "RENAME TABLE d.v TO d.v_live ON CLUSTER 'c'")
+    assert on_cluster("TRUNCATE TABLE d.a", "c") == "TRUNCATE TABLE d.a ON CLUSTER 'c'"
     assert on_cluster("DROP DATABASE IF EXISTS d", "c") == (
         "DROP DATABASE IF EXISTS d ON CLUSTER 'c'")
     assert on_cluster("ALTER TABLE d.a ADD COLUMN IF NOT EXISTS x UInt8", "c") == (

@@ -58,7 +58,7 @@ INPUT_TABLES: tuple[str, ...] = tuple(t.name for t in (
     SCANS, INQUIRIES, PROCUREMENT_STEPS, SUPPLIER_PROFILES, REGISTRATIONS, BUYER_EVENTS_TABLE,
     BUYER_ALIASES, MATCHES_TABLE, SEASON_BASELINE, CURRENCY_RATES))
 CHECK_EVERY_S = 1.0
-MIN_INTERVAL_S = 2.0
+MIN_INTERVAL_S = 5.0  # a wall refreshes every 10 s: fresher snapshots would go unseen
 DUTY_FACTOR = 3.0  # wait 3x the last refresh's duration: refreshing <= 1/4 of the time
 
 

@@ -17,10 +17,8 @@ rate; other pairs are added, so the history stays and old events keep their rate
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -28,6 +26,7 @@ from typing import Protocol
 
 from clickhouse_connect.driver.client import Client
 
+from core.csvfile import CheckedCsv, CsvFileError
 from schemas.registry import CURRENCY_RATES
 
 COLUMNS = ("currency", "cny_per_unit", "valid_from")
@@ -49,13 +48,8 @@ class Rate:
     line: int = 0  # where it came from in its file (0: not from a file)
 
 
-class RatesFileError(ValueError):
+class RatesFileError(CsvFileError):
     """A rates file that must not be loaded; ``errors`` holds one line per problem."""
-
-    def __init__(self, source: str, errors: Sequence[str]) -> None:
-        self.errors = list(errors)
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        super().__init__(f"{source}: {errors[0]}{more}; nothing was loaded")
 
 
 def parse_rates(text: str, source: str = "rates file") -> list[Rate]:
@@ -66,28 +60,10 @@ def parse_rates(text: str, source: str = "rates file") -> list[Rate]:
     is not a positive number with at most 8 decimals (or above 10^9), CNY at a rate other
     than 1, a date that is not ISO, the same (currency, valid_from) twice, and no rates.
     """
-    reader = csv.reader(io.StringIO(text))
-    errors: list[str] = []
-    header: list[str] | None = None
+    checked = CheckedCsv(text, COLUMNS)
     rates: list[Rate] = []
     seen: dict[tuple[str, datetime], int] = {}
-    for fields in reader:
-        line = reader.line_num
-        if not any(f.strip() for f in fields):
-            continue
-        if header is None:
-            header = [f.strip().lower() for f in fields]
-            unknown = [h for h in header if h not in COLUMNS]
-            missing = [c for c in COLUMNS if c not in header]
-            if unknown or missing or len(header) != len(COLUMNS):
-                errors.append(f"line {line}: header must be {','.join(COLUMNS)} (any order);"
-                              f" got {','.join(fields)}")
-                break  # without a header no other line can be read
-            continue
-        if len(fields) != len(header):
-            errors.append(f"line {line}: {len(fields)} fields, the header has {len(header)}")
-            continue
-        row = dict(zip(header, (f.strip() for f in fields), strict=True))
+    for line, row in checked.rows():
         problems = []
         currency = row["currency"]
         if not _CODE.match(currency):
@@ -103,11 +79,8 @@ def parse_rates(text: str, source: str = "rates file") -> list[Rate]:
                                 f" {first})")
             else:
                 rates.append(Rate(currency, rate, valid_from, line))
-        errors.extend(f"line {line}: {p}" for p in problems)
-    if header is None:
-        errors.append(f"line 1: empty; the header must be {','.join(COLUMNS)}")
-    elif not rates and not errors:
-        errors.append(f"line {reader.line_num}: no rates after the header")
+        checked.errors.extend(f"line {line}: {p}" for p in problems)
+    errors = checked.finish(len(rates), "rates")
     if errors:
         raise RatesFileError(source, errors)
     return rates

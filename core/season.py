@@ -16,16 +16,15 @@ newest ``loaded_at``); keys the file does not name keep their earlier counts.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from clickhouse_connect.driver.client import Client
 
+from core.csvfile import CheckedCsv, CsvFileError
 from schemas.reference import CLUSTERS_BY_ID, PAVILIONS_BY_ID
 from schemas.registry import SEASON_BASELINE
 
@@ -48,13 +47,8 @@ class SeasonRow:
     line: int = 0  # where it came from in its file (0: not from a file)
 
 
-class SeasonFileError(ValueError):
+class SeasonFileError(CsvFileError):
     """A season file that must not be loaded; ``errors`` holds one line per problem."""
-
-    def __init__(self, source: str, errors: Sequence[str]) -> None:
-        self.errors = list(errors)
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        super().__init__(f"{source}: {errors[0]}{more}; nothing was loaded")
 
 
 def parse_season(text: str, source: str = "season file") -> list[SeasonRow]:
@@ -67,27 +61,11 @@ def parse_season(text: str, source: str = "season file") -> list[SeasonRow]:
     match), a count that is not a non-negative integer (or above the UInt32 column), the
     same (pavilion, cluster) twice, and no rows.
     """
-    reader = csv.reader(io.StringIO(text))
-    errors: list[str] = []
-    header: list[str] | None = None
+    checked = CheckedCsv(text, COLUMNS)
     rows: list[SeasonRow] = []
     seen: dict[tuple[str, str], int] = {}
     first_season: tuple[str, int] | None = None
-    for fields in reader:
-        line = reader.line_num
-        if not any(f.strip() for f in fields):
-            continue
-        if header is None:
-            header = [f.strip().lower() for f in fields]
-            if sorted(header) != sorted(COLUMNS):
-                errors.append(f"line {line}: header must be {','.join(COLUMNS)} (any order);"
-                              f" got {','.join(fields)}")
-                break  # without a header no other line can be read
-            continue
-        if len(fields) != len(header):
-            errors.append(f"line {line}: {len(fields)} fields, the header has {len(header)}")
-            continue
-        row = dict(zip(header, (f.strip() for f in fields), strict=True))
+    for line, row in checked.rows():
         problems: list[str] = []
         season = row["season"]
         if not _SEASON.match(season):
@@ -112,11 +90,8 @@ def parse_season(text: str, source: str = "season file") -> list[SeasonRow]:
                 problems.append(f"{pavilion}/{cluster} again (first on line {first})")
             else:
                 rows.append(SeasonRow(season, pavilion, cluster, count, line))
-        errors.extend(f"line {line}: {p}" for p in problems)
-    if header is None:
-        errors.append(f"line 1: empty; the header must be {','.join(COLUMNS)}")
-    elif not rows and not errors:
-        errors.append(f"line {reader.line_num}: no rows after the header")
+        checked.errors.extend(f"line {line}: {p}" for p in problems)
+    errors = checked.finish(len(rows), "rows")
     if errors:
         raise SeasonFileError(source, errors)
     return rows

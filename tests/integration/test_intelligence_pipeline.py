@@ -120,3 +120,28 @@ def test_killed_workers_leave_the_matches_and_alerts_of_an_uninterrupted_run(
         on_topic = [orjson.loads(v) for vs in topic_log(
             pipe.settings, pipe.settings.topics.surge_alerts).values() for v in vs]
         assert len(on_topic) == len(alerts), "one alert event per surge"
+
+
+def test_the_owner_keeps_the_views_current_without_being_asked(
+    pipeline_settings: Settings,
+) -> None:
+    # No refresh_views() here: the store owner's refresher must notice the new rows and
+    # refresh the snapshots itself within seconds (core/snapshots.py: 5 s pause at most
+    # at this size).
+    sim = simulate_fair(3000, seed=4)
+    with running_pipeline(pipeline_settings, workers=1) as pipe:
+        publish(sim.messages, pipe.settings)
+        settle(pipe, 120)
+        query, db = stored(pipe)
+        views = ("lead_scores_exhibitor", "funnel_by_cluster", "momentum_cluster_5m",
+                 "match_outcomes")
+
+        def fingerprint(name: str) -> list:
+            return query(f"SELECT count(), sum(cityHash64(*)) FROM {db}.{name}").rows
+
+        deadline = time.monotonic() + 60
+        while any(fingerprint(v) != fingerprint(f"{v}_live") for v in views):
+            assert time.monotonic() < deadline, "snapshots still differ from the live views"
+            time.sleep(0.5)
+        assert pipe.snapshots is not None and pipe.snapshots.refreshes >= 1
+        assert all(fingerprint(v)[0][0] > 0 for v in views)

@@ -75,6 +75,7 @@ class GrafanaClient:
         self.timeout_s = timeout_s
         self.writes = 0  # requests that changed something, for the push summary
         self._token = token
+        self._opener = urllib.request.build_opener(_NoRedirect)
 
     # -- transport ----------------------------------------------------------------------
 
@@ -92,11 +93,15 @@ class GrafanaClient:
         if method in _WRITE_METHODS:
             self.writes += 1
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+            with self._opener.open(req, timeout=self.timeout_s) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
             if exc.code == 404 and missing_ok:
                 return None
+            if 300 <= exc.code < 400:
+                where = exc.headers.get("Location", "?")
+                raise GrafanaError(method, path, f"HTTP {exc.code} redirected to {where}:"
+                                   " pass Grafana's final URL", exc.code) from None
             message = _message(exc.read())
             raise GrafanaError(method, path, f"HTTP {exc.code} {message}".rstrip(),
                                exc.code) from None
@@ -190,6 +195,15 @@ class GrafanaClient:
 
     def update_playlist(self, uid: str, body: dict[str, Any]) -> None:
         self.request("PUT", f"/api/playlists/{quote(uid)}", body)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are errors: urllib would resend a POST as a GET without its body (a
+    write silently lost), and the token would follow to wherever the redirect points."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> None:
+        return None
 
 
 def _message(raw: bytes) -> str:

@@ -40,6 +40,7 @@ class FakeGrafana:
         self.requests: list[tuple[str, str]] = []
         self.fail: dict[tuple[str, str], int] = {}  # (method, path prefix) -> status
         self.delay_s = 0.0
+        self.redirect_to = ""  # answer every request with a 301 there (http -> https)
         self._ids = iter(range(1, 1_000_000))
         self.lock = threading.Lock()
 
@@ -158,6 +159,12 @@ def grafana() -> Iterator[tuple[FakeGrafana, str]]:
                 state.requests.append((self.command, url.path))
             if state.delay_s:
                 time.sleep(state.delay_s)
+            if state.redirect_to:
+                self.send_response(301)
+                self.send_header("Location", state.redirect_to + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             auth = self.headers.get("Authorization", "")
             if not auth.startswith("Bearer "):
                 status, answer = 401, {"message": "Unauthorized"}
@@ -336,6 +343,16 @@ def test_no_answer_in_time_and_no_server_are_one_line_errors(
     with pytest.raises(GrafanaError, match=r"cannot reach http://127\.0\.0\.1:9: ") as err:
         closed.get_folder("x")
     assert "\n" not in str(err.value)
+
+
+def test_a_redirect_is_an_error_not_a_lost_write(grafana: tuple[FakeGrafana, str]) -> None:
+    state, url = grafana
+    state.redirect_to = "https://grafana.example"
+    with pytest.raises(GrafanaError) as err:
+        GrafanaClient(url, TOKEN).create_folder("x", "X")
+    assert str(err.value) == ("Grafana POST /api/folders: HTTP 301 redirected to"
+                              " https://grafana.example/api/folders: pass Grafana's final URL")
+    assert state.requests == [("POST", "/api/folders")]  # followed nowhere
 
 
 def test_the_url_must_be_http(grafana: tuple[FakeGrafana, str]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from dotenv import dotenv_values
@@ -88,6 +89,14 @@ class Settings(BaseSettings):
         " every producer's max_request_size (oversized events must reach the workers)",
     )
     worker_store: str = Field("memory://", description="Faust table store; changelog-backed")
+    grafana_token: SecretStr = Field(
+        SecretStr(""), description="Grafana service account token for 'leadloom dashboards"
+        " push' (role Admin); always masked",
+    )
+    dashboard_language: Literal["zh-en", "en"] = Field(
+        "zh-en", description="dashboard titles and panel names: Chinese first then English"
+        " ('zh-en') or English only ('en')",
+    )
 
     @property
     def topics(self) -> TopicNames:
@@ -119,6 +128,7 @@ class Settings(BaseSettings):
         :func:`settings_env`)."""
         values = self.model_dump(mode="json")
         values["clickhouse_password"] = MASK if self.clickhouse_password else ""
+        values["grafana_token"] = MASK if self.grafana_token else ""
         values["clickhouse_dsn"] = mask_dsn(self.clickhouse_dsn)
         return values
 
@@ -173,6 +183,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """``LEADLOOM_*`` variables that rebuild ``settings`` in a child process."""
     env = {}
     for name, value in settings.model_dump(mode="json").items():
+        if name == "grafana_token":
+            continue  # only the push uses it, in the command's own process
         if name == "clickhouse_password":
             value = settings.clickhouse_password.get_secret_value()
         elif name in ("data_dir", "cache_dir"):

@@ -143,6 +143,22 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         if args.json:
             emit_json(result)
         return 0
+    if args.dashboards:
+        from leadloom.commands import dashboards_bench as dash_bench
+
+        result = dash_bench.run(settings, args.view_events, progress,
+                                allow_server_database=args.allow_server_database)
+        print(f"{'dashboard/panel':<70}{'p50 ms':>10}")
+        for name, ms in result["panels_p50_ms"].items():
+            print(f"{name:<70}{ms:>10}")
+        slowest = result["slowest"]
+        print(f"slowest panel: {slowest['panel']} {slowest['p50_ms']} ms (bar"
+              f" {dash_bench.PANEL_BAR_MS:.0f}: {'yes' if result['panel_under_300ms'] else 'no'});"
+              f" the wall's queries together: {result['wall_ms']} ms (bar"
+              f" {dash_bench.WALL_BAR_MS:.0f}: {'yes' if result['wall_under_1500ms'] else 'no'})")
+        if args.json:
+            emit_json(result)
+        return 0
     if args.unique_buyers:
         from leadloom.commands import bench_buyers
 
@@ -202,6 +218,26 @@ def _season(args: argparse.Namespace, settings: Settings) -> int:
     from leadloom.commands.season import import_file
 
     result = import_file(settings, Path(args.file), progress)
+    if args.json:
+        emit_json(result)
+    return 0
+
+
+def _dashboards(args: argparse.Namespace, settings: Settings) -> int:
+    if args.dashboards_command == "build":
+        from pathlib import Path
+
+        from leadloom.commands.dashboards import build
+
+        result = build(settings, Path(args.out), progress)
+    else:
+        from leadloom.commands.dashboards_push import run_push
+
+        result = run_push(settings, args.url, args.token or "", progress)
+        for kind in ("folders", "dashboards", "teams", "permissions", "playlists"):
+            outcome = result.get(kind) or {}
+            print(f"{kind:<12} " + ", ".join(f"{len(outcome.get(o, []))} {o}" for o in
+                                             ("created", "updated", "unchanged")))
     if args.json:
         emit_json(result)
     return 0
@@ -311,8 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="on a fair built directly in a store of its own (no Kafka):"
                             " time one refresh of every lead intelligence snapshot, then"
                             " reading every view and named query")
+    bench.add_argument("--dashboards", action="store_true",
+                       help="on the same kind of fair as --views: time every panel query of"
+                            " every dashboard (macros expanded), the slowest and the wall's"
+                            " total against the bars (300 ms, 1.5 s)")
     bench.add_argument("--view-events", type=int, default=1_000_000,
-                       help="valid events in that fair (--views)")
+                       help="valid events in that fair (--views, --dashboards)")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=_bench)
 
@@ -383,6 +423,34 @@ def build_parser() -> argparse.ArgumentParser:
     season_import.add_argument("file", help="the season CSV")
     season_import.add_argument("--json", action="store_true")
     season.set_defaults(handler=_season)
+
+    dashboards = sub.add_parser(
+        "dashboards", help="Grafana dashboards as code: build the provisioning tree, push",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "build: write the dashboards (organizer wall, ops, one per delegation) and the\n"
+            "Grafana file provisioning (ClickHouse data source, a provider per folder) under\n"
+            "--out. Titles follow LEADLOOM_DASHBOARD_LANGUAGE (zh-en: Chinese first; en);\n"
+            "panel SQL reads LEADLOOM_CLICKHOUSE_DATABASE. A dashboard breaking the project's\n"
+            "rules (panel ids, grid, macros, variables, formats) fails the build.\n"
+            "push: bring an existing Grafana in line with the same build: folders,\n"
+            "dashboards, a team and folder permission per delegation, the wall playlist;\n"
+            "idempotent, prints what changed."
+        ),
+    )
+    dash_sub = dashboards.add_subparsers(dest="dashboards_command", required=True,
+                                         metavar="ACTION")
+    dash_build = dash_sub.add_parser("build", help="write the dashboards and provisioning tree")
+    dash_build.add_argument("--out", default="infra/grafana",
+                            help="directory of the tree (default: infra/grafana)")
+    dash_build.add_argument("--json", action="store_true")
+    dash_push = dash_sub.add_parser("push", help="push the build to an existing Grafana")
+    dash_push.add_argument("--url", required=True, help="Grafana's base URL, http(s)://...")
+    dash_push.add_argument("--token", default=None,
+                           help="service account token (role Admin); default:"
+                                " LEADLOOM_GRAFANA_TOKEN")
+    dash_push.add_argument("--json", action="store_true")
+    dashboards.set_defaults(handler=_dashboards)
     return parser
 
 

@@ -1,0 +1,90 @@
+"""The ops dashboard: how the pipeline itself is doing, refreshed every 10 s.
+
+Reads ``pipeline_metrics`` (migration 013: one row per measured interval or sample, written
+by the stream workers, the sink and the lag sampler; columns ``at, source, metric, topic,
+consumer_group, partition, value, interval_s``) and dead letters from ``dead_letters``.
+Rates are per Grafana interval bucket: the counts of a bucket summed, over the bucket's
+seconds (``$__interval_s``), so a zoomed-out range still shows events per second.
+"""
+
+from __future__ import annotations
+
+from dashboards.style import DashboardSpec, Grid, Kind, PanelSpec
+from schemas.registry import DEAD_LETTER_TABLE
+
+OPS_UID = "leadloom-ops"
+REFRESH = "10s"
+METRICS_TABLE = "pipeline_metrics"
+# metric names of pipeline_metrics (the table's contract)
+EVENTS_CONSUMED = "events_consumed"
+RESOLVER_MERGES = "resolver_merges"
+SINK_BATCH_MS = "sink_batch_ms"
+E2E_P50_MS = "e2e_latency_p50_ms"
+E2E_P99_MS = "e2e_latency_p99_ms"
+CONSUMER_LAG = "consumer_lag"
+
+
+def ops(db: str) -> DashboardSpec:
+    """The ops dashboard's panels on database ``db``."""
+    m = f"{db}.{METRICS_TABLE}"
+    window = "$__timeFilter_ms(at)"
+    bucket = "$__timeInterval_ms(at) AS time"
+    # the newest lag sample of each partition in a bucket (samples, not counts: not summed)
+    lag_now = ("SELECT consumer_group, topic, partition, argMax(value, at) AS lag,"
+               f" max(at) AS sampled_at FROM {m}"
+               f" WHERE metric = '{CONSUMER_LAG}' AND {window}"
+               " GROUP BY consumer_group, topic, partition")
+    panels = (
+        PanelSpec(
+            1, "每秒事件 按主题", "Events per second per topic", Kind.TIMESERIES,
+            f"SELECT {bucket}, topic, sum(value) / $__interval_s AS events_per_s FROM {m}"
+            f" WHERE metric = '{EVENTS_CONSUMED}' AND {window}"
+            " GROUP BY time, topic ORDER BY time, topic",
+            Grid(0, 0, 12, 8), ("time", "topic", "events_per_s"), unit="ops"),
+        PanelSpec(
+            2, "消费延迟 按消费组", "Consumer lag per group", Kind.TIMESERIES,
+            "SELECT time, consumer_group, sum(lag) AS lag FROM"
+            f" (SELECT {bucket}, consumer_group, topic, partition, argMax(value, at) AS lag"
+            f" FROM {m} WHERE metric = '{CONSUMER_LAG}' AND {window}"
+            " GROUP BY time, consumer_group, topic, partition)"
+            " GROUP BY time, consumer_group ORDER BY time, consumer_group",
+            Grid(12, 0, 12, 8), ("time", "consumer_group", "lag"), unit="short",
+            description="messages behind, summed over the group's partitions (newest sample"
+                        " of each partition per interval)"),
+        PanelSpec(
+            3, "死信原因 随时间", "Dead letters by reason over time", Kind.TIMESERIES,
+            "SELECT $__timeInterval_ms(failed_at) AS time, reason,"
+            " uniqExact(origin_topic, origin_partition, origin_offset, raw_sha256)"
+            f" AS dead_letters FROM {db}.{DEAD_LETTER_TABLE.name} FINAL"
+            " WHERE $__timeFilter_ms(failed_at) GROUP BY time, reason ORDER BY time, reason",
+            Grid(0, 8, 12, 8), ("time", "reason", "dead_letters")),
+        PanelSpec(
+            4, "消费延迟 按分区", "Consumer lag per group and partition", Kind.TABLE,
+            f"{lag_now} ORDER BY lag DESC, consumer_group, topic, partition LIMIT 50",
+            Grid(12, 8, 12, 8), ("consumer_group", "topic", "partition", "lag", "sampled_at"),
+            description="the newest sample of each partition in the time range, most behind"
+                        " first"),
+        PanelSpec(
+            5, "入库批次延迟", "Sink batch latency", Kind.TIMESERIES,
+            f"SELECT {bucket}, topic AS stored_table, avg(value) AS batch_ms FROM {m}"
+            f" WHERE metric = '{SINK_BATCH_MS}' AND {window}"
+            " GROUP BY time, stored_table ORDER BY time, stored_table",
+            Grid(0, 16, 8, 8), ("time", "stored_table", "batch_ms"), unit="ms",
+            description="mean insert time of the sink's batches per ClickHouse table"),
+        PanelSpec(
+            6, "端到端延迟", "End-to-end latency p50 / p99", Kind.TIMESERIES,
+            f"SELECT {bucket}, maxIf(value, metric = '{E2E_P50_MS}') AS p50_ms,"
+            f" maxIf(value, metric = '{E2E_P99_MS}') AS p99_ms FROM {m}"
+            f" WHERE metric IN ('{E2E_P50_MS}', '{E2E_P99_MS}') AND {window}"
+            " GROUP BY time ORDER BY time",
+            Grid(8, 16, 8, 8), ("time", "p50_ms", "p99_ms"), unit="ms",
+            description="event received at the edge to stored, per sink flush interval (the"
+                        " worst interval of each bucket)"),
+        PanelSpec(
+            7, "每分钟身份合并", "Resolver merges per minute", Kind.TIMESERIES,
+            f"SELECT {bucket}, sum(value) * 60 / $__interval_s AS merges_per_min FROM {m}"
+            f" WHERE metric = '{RESOLVER_MERGES}' AND {window} GROUP BY time ORDER BY time",
+            Grid(16, 16, 8, 8), ("time", "merges_per_min")),
+    )
+    return DashboardSpec(OPS_UID, "管道运维", "Pipeline operations", panels,
+                         refresh=REFRESH, time_from="now-1h", tags=("leadloom", "ops"))

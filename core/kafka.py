@@ -141,25 +141,54 @@ def _wait_until_visible(settings: Settings, partitions: dict[str, int],
 def consumer_lag(settings: Settings, group: str, topics: list[str]) -> int:
     """Messages in ``topics`` not yet committed by ``group`` (uncommitted partitions count
     from the beginning). Zero means the group has durably processed everything so far."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    client = admin(settings)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_list(settings), enable_auto_commit=False)
+    reader = LagReader(settings)
     try:
-        committed = client.list_group_offsets(group).get(group, {})
+        return sum(reader.partition_lags(group, topics).values())
+    finally:
+        reader.close()
+
+
+class LagReader:
+    """Consumer lag per partition, on clients kept open between readings (a sampler reads
+    every few seconds; connecting each time would cost more than the reading).
+
+    Raises the client's errors (an unreachable broker: ``KafkaUnavailable`` or a
+    ``KafkaError``); after one, :meth:`close` it and make another.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        from kafka import KafkaConsumer
+
+        self._admin = admin(settings)
+        try:
+            self._consumer = KafkaConsumer(bootstrap_servers=bootstrap_list(settings),
+                                           enable_auto_commit=False)
+        except BaseException:
+            self._admin.close()
+            raise
+
+    def partition_lags(self, group: str, topics: list[str]) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> messages not yet committed by ``group`` (a partition
+        without a commit counts from its first offset), for every partition of ``topics``
+        the broker's metadata shows."""
+        from kafka import TopicPartition
+
+        committed = self._admin.list_group_offsets(group).get(group, {})
         partitions = [
             TopicPartition(t, p)
             for t in topics
-            for p in (consumer.partitions_for_topic(t) or ())
+            for p in sorted(self._consumer.partitions_for_topic(t) or ())
         ]
-        ends = consumer.end_offsets(partitions)
-        begins = consumer.beginning_offsets(partitions)
-        lag = 0
-        for tp in partitions:
-            meta = committed.get(tp)
-            done = meta.offset if meta is not None and meta.offset >= 0 else begins[tp]
-            lag += max(0, ends[tp] - done)
-        return lag
-    finally:
-        consumer.close()
-        client.close()
+        if not partitions:
+            return {}
+        ends = self._consumer.end_offsets(partitions)
+        done = {tp: meta.offset for tp, meta in committed.items()
+                if tp in ends and meta is not None and meta.offset >= 0}
+        uncommitted = [tp for tp in partitions if tp not in done]
+        if uncommitted:
+            done.update(self._consumer.beginning_offsets(uncommitted))
+        return {(tp.topic, tp.partition): max(0, ends[tp] - done[tp]) for tp in partitions}
+
+    def close(self) -> None:
+        self._consumer.close()
+        self._admin.close()

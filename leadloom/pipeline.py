@@ -1,7 +1,9 @@
 """The pipeline as one supervised unit: stream workers (child processes) + sink (this process).
 
 This process owns the store: it holds the embedded engine's lock, applies migrations,
-serves read queries to ``leadloom sql`` and runs the sink. Workers are
+serves read queries to ``leadloom sql`` and runs the sink, the surge watcher, the snapshot
+refresher and the lag sampler (``streams.lag_sampler``: consumer lag of the workers' and
+the sink's groups into ``pipeline_metrics`` every 5 s). Workers are
 ``leadloom worker`` child processes; one that dies is restarted, and because Faust
 commits offsets only after its output is flushed, a restarted worker resumes from the
 last durable point without loss (the writes it repeats are idempotent).
@@ -38,6 +40,8 @@ from core.snapshots import SnapshotRefresher
 from core.store import Store
 from infra.clickhouse import MIGRATIONS_DIR
 from schemas.registry import RAW_TOPICS
+from streams.lag_sampler import LagSampler
+from streams.metrics import WORKER_INDEX_ENV
 from streams.sink import Sink, describe_error
 from streams.surges import QUIET_S, SurgeWatcher
 
@@ -60,6 +64,7 @@ class Pipeline:
         self.sink: Sink | None = None
         self.surges: SurgeWatcher | None = None
         self.snapshots: SnapshotRefresher | None = None
+        self.lag_sampler: LagSampler | None = None
         self.processes: list[subprocess.Popen[bytes] | None] = [None] * workers
         self.restarts = 0
         self.sink_restarts = 0
@@ -93,6 +98,9 @@ class Pipeline:
         snapshots = self.snapshots = SnapshotRefresher(self.store.refresh_snapshots,
                                                        self.store.snapshot_inputs_signature)
         self._start_thread("snapshot-refresher", lambda: snapshots.run(self._stopping))
+        sampler = self.lag_sampler = LagSampler(self.settings, self.consumer_groups(),
+                                                self.store.insert_json_rows)
+        self._start_thread("lag-sampler", lambda: sampler.run(self._stopping))
         self._start_thread("worker-supervisor", self._supervise)
         self.progress(f"pipeline running: {self.workers} stream worker(s) + sink")
 
@@ -171,16 +179,28 @@ class Pipeline:
     # raw topics (validate), identity + contributions (resolver, leads), derived (sink)
     STAGES = 3
 
-    def stage_lag(self, stage: int) -> int:
-        """Messages a stage has not committed yet; stages count from upstream."""
+    def stage_topics(self, stage: int) -> tuple[str, list[str]]:
+        """(consumer group, topics) of a stage; stages count from upstream."""
         topics, s = self.settings.topics, self.settings
         if stage == 0:
-            return consumer_lag(s, s.faust_app_id, [topics.name(t) for t in RAW_TOPICS])
+            return s.faust_app_id, [topics.name(t) for t in RAW_TOPICS]
         if stage == 1:
-            return consumer_lag(s, s.faust_app_id,
-                                [topics.identity_records, topics.lead_contributions,
-                                 topics.match_requests])
-        return consumer_lag(s, s.sink_group, topics.sink())
+            return s.faust_app_id, [topics.identity_records, topics.lead_contributions,
+                                    topics.match_requests]
+        return s.sink_group, topics.sink()
+
+    def consumer_groups(self) -> dict[str, list[str]]:
+        """Every consumer group of the pipeline and the topics it consumes (what the lag
+        sampler reads)."""
+        groups: dict[str, list[str]] = {}
+        for stage in range(self.STAGES):
+            group, topics = self.stage_topics(stage)
+            groups.setdefault(group, []).extend(topics)
+        return groups
+
+    def stage_lag(self, stage: int) -> int:
+        """Messages a stage has not committed yet; stages count from upstream."""
+        return consumer_lag(self.settings, *self.stage_topics(stage))
 
     def lag(self) -> tuple[int, int]:
         """(messages the workers have not committed, messages the sink has not committed)."""
@@ -241,7 +261,7 @@ class Pipeline:
 
     # -- internals -------------------------------------------------------------------
     def _spawn_worker(self, index: int) -> subprocess.Popen[bytes]:
-        env = {**os.environ, **settings_env(self.settings)}
+        env = {**os.environ, **settings_env(self.settings), WORKER_INDEX_ENV: str(index)}
         log_file = open(self.log_dir / f"worker-{index}.log", "ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "leadloom.cli", "worker"],

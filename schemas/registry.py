@@ -234,18 +234,23 @@ SURGE_ALERTS = TopicSpec(
     "alerts.surges", RAW_PARTITIONS, keyed_by("cluster_id"),
     "surge alerts (one surge_alerts row as JSON per message)", None
 )
+# The stream workers' own figures (events consumed per raw topic, resolver merges), one
+# block of pipeline_metrics rows per worker every few seconds; the sink stores them.
+METRICS = TopicSpec(
+    "metrics", RAW_PARTITIONS, UNKEYED, "rows of pipeline_metrics (JSON lines)", None
+)
 
 RAW_TOPICS: tuple[TopicSpec, ...] = (
     RAW_REGISTRATIONS, RAW_SCANS, RAW_INQUIRIES, RAW_PROCUREMENT, RAW_PROFILES
 )
 DERIVED_TOPICS: tuple[TopicSpec, ...] = (
     VALID_EVENTS, LEAD_CONTRIBUTIONS, LEADS_MINUTE, DEAD_LETTERS, IDENTITY_RECORDS,
-    BUYER_EVENTS, BUYER_MERGES, BUYER_STATE, MATCH_REQUESTS, MATCHES, SURGE_ALERTS,
+    BUYER_EVENTS, BUYER_MERGES, BUYER_STATE, MATCH_REQUESTS, MATCHES, SURGE_ALERTS, METRICS,
 )
 # What the sink stores; the rest of the derived topics are read by stream workers.
 SINK_TOPICS: tuple[TopicSpec, ...] = (
     VALID_EVENTS, LEADS_MINUTE, DEAD_LETTERS, BUYER_EVENTS, BUYER_MERGES, BUYER_STATE,
-    MATCHES, SURGE_ALERTS,
+    MATCHES, SURGE_ALERTS, METRICS,
 )
 ALL_TOPICS: tuple[TopicSpec, ...] = RAW_TOPICS + DERIVED_TOPICS
 
@@ -423,6 +428,44 @@ SURGE_ALERTS_TABLE = TableSpec(
      "momentum_score", "value_cny", "late", "evidence", "detected_at", "ingested_at"),
     "one row per surge of a cluster's procurement momentum, with its evidence",
 )
+PIPELINE_METRICS = TableSpec(
+    "pipeline_metrics",
+    ("at", "source", "metric", "topic", "consumer_group", "partition", "value", "interval_s",
+     "ingested_at"),
+    "the pipeline's own figures (Metric): counts per interval from the stream workers,"
+    " insert times and end-to-end latency from the sink, consumer lag samples",
+)
+
+
+class Metric(StrEnum):
+    """The names in ``pipeline_metrics.metric`` (dashboards read exactly these)."""
+
+    # a worker's messages consumed from one raw topic (topic) in interval_s
+    EVENTS_CONSUMED = "events_consumed"
+    # merges the identity resolver made in interval_s
+    RESOLVER_MERGES = "resolver_merges"
+    # one row per insert batch the sink stored: topic = the table, value = insert ms
+    SINK_BATCH_MS = "sink_batch_ms"
+    # per sink metrics interval: event received at the edge (received_at) -> stored, ms
+    E2E_LATENCY_P50_MS = "e2e_latency_p50_ms"
+    E2E_LATENCY_P99_MS = "e2e_latency_p99_ms"
+    # a sample per (consumer_group, topic, partition): messages not committed yet
+    CONSUMER_LAG = "consumer_lag"
+
+
+class MetricSource(StrEnum):
+    """``pipeline_metrics.source`` of the store owner's writers; workers are
+    :func:`worker_source`."""
+
+    SINK = "sink"
+    LAG_SAMPLER = "lag-sampler"
+
+
+def worker_source(index: int | str) -> str:
+    """``pipeline_metrics.source`` of stream worker ``index`` (``worker-0``, ...)."""
+    return f"worker-{index}"
+
+
 SEASON_BASELINE = TableSpec(
     "season_baseline",
     ("season", "pavilion_id", "cluster_id", "professional_buyers", "source", "loaded_at"),
@@ -528,7 +571,7 @@ ALL_TABLES: tuple[TableSpec, ...] = EVENT_TABLES + (
     BUYER_EVENTS_TABLE, BUYER_ALIASES, BUYER_MERGES_TABLE, BUYERS, BUYER_ALIAS_CURRENT,
     BUYER_EVENTS_RESOLVED, UNIQUE_BUYERS_BY_CLUSTER, UNIQUE_BUYERS_BY_BOOTH,
     UNIQUE_BUYERS_BY_HOUR, UNIQUE_BUYERS_TOTAL, SCHEMA_MIGRATIONS, CURRENCY_RATES,
-    CNY_RATE_CURRENT, MATCHES_TABLE, SURGE_ALERTS_TABLE, SEASON_BASELINE,
+    CNY_RATE_CURRENT, MATCHES_TABLE, SURGE_ALERTS_TABLE, SEASON_BASELINE, PIPELINE_METRICS,
 ) + INTELLIGENCE_VIEWS
 TABLES_BY_NAME: dict[str, TableSpec] = {t.name: t for t in ALL_TABLES}
 
@@ -588,6 +631,10 @@ class TopicNames:
     @property
     def surge_alerts(self) -> str:
         return self.name(SURGE_ALERTS)
+
+    @property
+    def metrics(self) -> str:
+        return self.name(METRICS)
 
     def sink(self) -> list[str]:
         return [self.name(s) for s in SINK_TOPICS]

@@ -22,6 +22,11 @@ Python fast enough here: per-message sends dominated the cost. Batch size and wa
 ``LEADLOOM_WORKER_BATCH_MAX`` and ``LEADLOOM_WORKER_BATCH_WITHIN_MS``, the producer's linger
 ``LEADLOOM_WORKER_LINGER_MS``. Faust's private API is used only through
 :mod:`streams.faust_seam`.
+Every worker counts the messages it consumed per raw topic and its resolver's merges
+(:class:`streams.metrics.Meter`) and sends them every ``metrics.INTERVAL_S`` as
+``pipeline_metrics`` rows to ``<ns>.metrics`` (best effort: a failed send is logged, never
+fatal). Its ``source`` is ``worker-<index>`` from :data:`WORKER_INDEX_ENV`, which the
+supervisor sets (``worker-pid<pid>`` for a worker started by hand).
 Nothing in the loop raises for bad data: an agent that raises has its message acked
 and lost. Outgoing sends are flushed before Faust commits the source offsets, so
 delivery is at least once, and every downstream write is idempotent.
@@ -53,6 +58,8 @@ from schemas.registry import (
     MATCHMAKING_STATE_TABLE,
     RAW_PARTITIONS,
     RAW_TOPICS,
+    Metric,
+    worker_source,
 )
 from streams.batch import RawMessage, aggregate_leads, chunk_rows, process_batch
 from streams.faust_seam import guarded_consumer, install_guarded_transport, set_in_partition_of
@@ -64,6 +71,8 @@ from streams.identity.ordering import (
 )
 from streams.identity.stream import IdentityStreams, Outputs
 from streams.matchmaking import Matchmaker
+from streams.metrics import INTERVAL_S as METRICS_INTERVAL_S
+from streams.metrics import WORKER_INDEX_ENV, Meter
 from streams.offsets import heal_stuck, learn_log_starts, rewind, scan_deliverable
 from streams.rows import SourceRef, dead_letter_row
 from streams.validate import Rejected
@@ -105,7 +114,14 @@ async def _fail_stop(agent: str) -> AsyncIterator[None]:
         os._exit(FAIL_STOP_EXIT_CODE)
 
 
-def create_app(settings: Settings) -> faust.App:
+def metrics_source() -> str:
+    """This worker's ``pipeline_metrics.source``: ``worker-<index>`` as the supervisor set
+    it, else ``worker-pid<pid>``."""
+    index = os.environ.get(WORKER_INDEX_ENV, "")
+    return worker_source(index if index.isdigit() else f"pid{os.getpid()}")
+
+
+def create_app(settings: Settings, source: str | None = None) -> faust.App:
     topics = settings.topics
     app = faust.App(
         settings.faust_app_id,
@@ -148,6 +164,9 @@ def create_app(settings: Settings) -> faust.App:
     )
     max_bytes = settings.max_message_bytes
     batch_max, within_s = agent_batching(settings)
+    meter = Meter(source or metrics_source(),
+                  [(Metric.EVENTS_CONSUMED, t) for t in event_type_of]
+                  + [(Metric.RESOLVER_MERGES, "")], datetime.now(UTC))
 
     @app.agent(raw, name=AGENT_NAME)
     async def validate_enrich_aggregate(stream: faust.Stream) -> None:
@@ -171,6 +190,7 @@ def create_app(settings: Settings) -> faust.App:
                 for fair_id, requests in out.match_requests_by_fair.items():
                     for block in chunk_rows(requests):
                         await match_requests_out.send(key=fair_id.encode(), value=block)
+            meter.consumed(e.message.topic for e in events)
             if out.dead_letters:
                 log.info("%d dead letter(s) in a batch of %d", len(out.dead_letters), len(events))
 
@@ -188,8 +208,9 @@ def create_app(settings: Settings) -> faust.App:
                 for block in chunk_rows(out.dead_letters):
                     await dead_out.send(value=block)
 
-    _add_resolver(app, settings)
+    _add_resolver(app, settings, meter)
     _add_matchmaker(app, settings)
+    _add_metrics(app, settings, meter)
     guarded = [*event_type_of, topics.identity_records, topics.lead_contributions,
                topics.match_requests]
     probe = functools.partial(scan_deliverable, bootstrap_list(settings))
@@ -212,7 +233,33 @@ def agent_batching(settings: Settings) -> tuple[int, float]:
     return settings.worker_batch_max, settings.worker_batch_within_ms / 1000
 
 
-def _add_resolver(app: faust.App, settings: Settings) -> None:
+def _add_metrics(app: faust.App, settings: Settings, meter: Meter) -> None:
+    """Every ``METRICS_INTERVAL_S``: the interval's counts as rows to ``<ns>.metrics``."""
+    metrics_out = app.topic(settings.topics.metrics, key_serializer="raw",
+                            value_serializer="raw")
+
+    async def send() -> None:
+        rows = meter.rows(datetime.now(UTC))
+        if not rows:
+            return
+        try:
+            await metrics_out.send(value=b"\n".join(rows))
+        except Exception:  # noqa: BLE001 - metrics are never worth stopping the worker for
+            log.warning("sending %d metric rows failed; they are dropped", len(rows),
+                        exc_info=True)
+
+    @app.timer(METRICS_INTERVAL_S)
+    async def send_metrics() -> None:
+        await send()
+
+    # On a clean stop, the counts since the last interval too: Faust sends this signal once
+    # the agents have stopped and before it flushes the producer.
+    @app.on_before_shutdown.connect
+    async def send_last_metrics(_app: faust.App, **_kwargs: object) -> None:
+        await send()
+
+
+def _add_resolver(app: faust.App, settings: Settings, meter: Meter) -> None:
     """The ``resolve-buyers`` agent: identity records of each fair, in log order."""
     topics = settings.topics
     identity_in = app.topic(topics.identity_records, key_type=bytes, value_type=bytes,
@@ -274,6 +321,7 @@ def _add_resolver(app: faust.App, settings: Settings) -> None:
                 await state_out.send(value=block, headers={"table": table.encode()})
         for block in chunk_rows(out.merges):
             await merges_out.send(value=block)
+        meter.add(Metric.RESOLVER_MERGES, "", len(out.merges))
         for block in chunk_rows(out.events):
             await events_out.send(value=block)
         for tp, (action, reread_from) in skipped.items():

@@ -36,6 +36,14 @@ Faults, told apart by :func:`classify_insert_error`:
 Input cannot wedge the sink: a record without a ``table`` header or naming a table the
 registry does not know becomes a ``wrong_topic`` dead letter, an empty record is skipped,
 and the rows a refusing engine singles out become dead letters.
+
+Ops metrics (:mod:`streams.metrics`): the stream workers' rows arrive on ``<ns>.metrics``
+and are stored like any derived topic. The sink's own (a ``sink_batch_ms`` row per table
+insert of a flush; the end-to-end latency p50/p99 of the events stored in each
+:data:`~streams.metrics.INTERVAL_S`) are written straight into ``pipeline_metrics``, one
+insert per interval, outside the commit path: a failed metrics insert is logged and kept
+for the next interval (up to :data:`METRICS_BACKLOG_ROWS`), never retried in the loop, so
+metrics cannot hold up or dead-letter the data.
 """
 
 from __future__ import annotations
@@ -63,12 +71,17 @@ from schemas.registry import (
     BUYER_EVENTS_TABLE,
     BUYER_MERGES_TABLE,
     DEAD_LETTER_TABLE,
+    EVENT_TABLES,
     LEADS_MINUTE_PARTS,
     MATCHES_TABLE,
+    PIPELINE_METRICS,
     SCHEMA_MIGRATIONS,
     SURGE_ALERTS_TABLE,
     TABLES_BY_NAME,
+    Metric,
+    MetricSource,
 )
+from streams.metrics import INTERVAL_S, LatencyWindow, metric_row, received_ms
 from streams.rows import SourceRef, dead_letter_row
 from streams.validate import Rejected
 
@@ -112,6 +125,10 @@ METADATA_WAIT_S = 30.0  # then a topic with fewer partitions than the registry's
 PARTITION_CHECK_S = 30.0  # how often a running sink looks for partitions added to its topics
 PROBE_S = 5  # an idle sink checks the broker this often
 STILL_FAILING_LOG_S = 60.0
+METRICS_BACKLOG_ROWS = 10_000  # the sink's own metric rows kept while the store refuses them
+
+# Raw event tables: their rows carry received_at, the start of the end-to-end latency.
+_EVENT_TABLE_NAMES = frozenset(t.name for t in EVENT_TABLES)
 
 # Tables a derived record may name in its "table" header.
 _SINK_TABLES = frozenset(
@@ -312,6 +329,7 @@ class Sink:
             topics.buyer_merges: BUYER_MERGES_TABLE.name,
             topics.matches: MATCHES_TABLE.name,
             topics.surge_alerts: SURGE_ALERTS_TABLE.name,
+            topics.metrics: PIPELINE_METRICS.name,
         }
         self.topics = topics.sink()
         self._min_partitions = {t: topics.all()[t].partitions for t in self.topics}
@@ -334,6 +352,12 @@ class Sink:
         self._commit_at = 0.0
         self._partitions_checked_at = 0.0
         self._contact_at = time.monotonic()  # last answer from the broker
+        # The sink's own metrics (streams.metrics): rows waiting for the next metrics insert
+        # and the latencies of the current interval.
+        self._metric_rows: list[bytes] = []
+        self._latency = LatencyWindow()
+        self._metrics_at = time.monotonic()
+        self._metrics_interval_start = datetime.now(UTC)
 
     def stop(self) -> None:
         self._stop.set()
@@ -379,8 +403,12 @@ class Sink:
                         self._probe()
                     if now - self._partitions_checked_at >= PARTITION_CHECK_S:
                         self._assign_new_partitions()
+                if now - self._metrics_at >= INTERVAL_S:
+                    self._write_metrics()
         finally:
             self._close_consumer()
+            if self._store_outage.since is None:
+                self._write_metrics()  # once, best effort: the last interval's figures
 
     def _route(self, record: ConsumerRecord, batch: dict[str, list[Row]]) -> None:
         """Add a derived record to its table's batch; one without a known table is a
@@ -543,18 +571,22 @@ class Sink:
         for table, rows in batch.items():
             if table == DEAD_LETTER_TABLE.name:
                 continue
+            began = time.monotonic()
             got = self._store_rows(table, rows)
             if got is None:
                 return False
+            self._measured(table, rows, began)
             refused += got
             self.stats.messages_by_table[table] += len(rows)
         letters = list(batch.get(DEAD_LETTER_TABLE.name, ()))
         incoming = len(letters)
         letters += self._dead_letters(refused)
         if letters:
+            began = time.monotonic()
             got = self._store_rows(DEAD_LETTER_TABLE.name, letters)
             if got is None:
                 return False
+            self._measured(DEAD_LETTER_TABLE.name, letters, began)
             if got:
                 # Dead letters from the dead-letter topic that the engine refused: recorded
                 # as store_refused in turn. Those rows are ours and well-formed; if even they
@@ -566,6 +598,46 @@ class Sink:
         self.stats.batches += 1
         self.stats.last_flush_at = time.time()
         return True
+
+    # -- the sink's own metrics ---------------------------------------------------------
+    def _measured(self, table: str, rows: list[Row], began: float) -> None:
+        """Note one stored table insert: its time, and (raw event tables) the end-to-end
+        latency of each event in it."""
+        stored = time.time()
+        at = datetime.fromtimestamp(stored, UTC)
+        self._metric_rows.append(metric_row(
+            at, MetricSource.SINK, Metric.SINK_BATCH_MS,
+            round((time.monotonic() - began) * 1000, 3), topic=table))
+        if table in _EVENT_TABLE_NAMES:
+            stored_ms = round(stored * 1000)
+            for row in rows:
+                self._latency.stored(stored_ms, received_ms(row.value))
+
+    def _write_metrics(self) -> None:
+        """Store the sink's metric rows of the interval just ended, in one insert; on a
+        failure they wait for the next interval (the oldest dropped beyond the backlog)."""
+        self._metrics_at = time.monotonic()
+        now = datetime.now(UTC)
+        interval = (now - self._metrics_interval_start).total_seconds()
+        self._metrics_interval_start = now
+        self._metric_rows += self._latency.rows(now, interval)
+        if not self._metric_rows:
+            return
+        try:
+            self.store.insert_json_rows(PIPELINE_METRICS.name, self._metric_rows)
+        except Exception as exc:  # metrics never hold up the data: kept, tried next time
+            if classify_insert_error(exc) is not InsertFault.INFRASTRUCTURE:
+                # Our own rows refused: a broken table, not a passing fault; keeping them
+                # would only repeat the refusal every interval.
+                log.error("the store refused %d metric rows (%s); dropped",
+                          len(self._metric_rows), refusal_detail(exc))
+                self._metric_rows = []
+                return
+            del self._metric_rows[:-METRICS_BACKLOG_ROWS]
+            log.warning("storing %d metric rows failed (%s); trying again in %.0fs",
+                        len(self._metric_rows), describe_error(exc), INTERVAL_S)
+            return
+        self._metric_rows = []
 
     def _dead_letters(self, refused: list[Refused]) -> list[Row]:
         if not refused:

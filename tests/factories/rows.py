@@ -5,8 +5,9 @@ The pure core the stream agents run, without Kafka: ``streams.batch.process_batc
 contributions, identity records), ``aggregate_leads`` (``leads_minute_parts`` rows via
 ``streams.leads.part_row``) and the identity engine (``streams.identity.stream``: buyer
 events, aliases, buyers, merges), the matchmaking stream (``streams.matchmaking``) and the
-surge watcher's row builder (``streams.surges.alert_row``). Rows are the JSON bytes the
-sink would insert.
+surge watcher's row builder (``streams.surges.alert_row``), and the pipeline's own
+metrics (``streams.metrics``: a worker's counts, the sink's batch times and latency, lag
+samples). Rows are the JSON bytes the sink would insert.
 """
 
 from __future__ import annotations
@@ -32,15 +33,20 @@ from schemas.registry import (
     LEAD_CONTRIBUTIONS,
     LEADS_MINUTE_PARTS,
     MATCHES_TABLE,
+    PIPELINE_METRICS,
     RAW_PARTITIONS,
     RAW_TOPICS,
     SCANS,
     SURGE_ALERTS_TABLE,
+    Metric,
+    MetricSource,
     TopicNames,
+    worker_source,
 )
 from streams.batch import RawMessage, aggregate_leads, process_batch
 from streams.identity.stream import IdentityStreams, Outputs
 from streams.matchmaking import Matchmaker
+from streams.metrics import LagReport, LatencyWindow, Meter, metric_row, received_ms
 from streams.rows import SourceRef, dead_letter_row
 from streams.surges import Candidate, alert_row
 from streams.validate import Rejected
@@ -111,7 +117,28 @@ def fair_day_rows(events: int = 3000, seed: int = 1, namespace: str = "rows") ->
         state.update(matched.writes)
         rows[MATCHES_TABLE.name].extend(matched.rows)
     rows[SURGE_ALERTS_TABLE.name].append(orjson.dumps(_busiest_window_alert(rows)))
+    rows[PIPELINE_METRICS.name].extend(_metric_rows(messages, rows, topics))
     return DayRows(dict(rows), sim)
+
+
+def _metric_rows(messages: list[RawMessage], rows: dict[str, list[bytes]],
+                 topics: TopicNames) -> list[bytes]:
+    """The day's ``pipeline_metrics`` rows, one of each kind, from the metrics builders: a
+    worker's counts, the sink's batch times and latency (stored a second after each event
+    was received), lag samples."""
+    meter = Meter(worker_source(0), [(Metric.RESOLVER_MERGES, "")], NOW - timedelta(seconds=5))
+    meter.consumed(m.topic for m in messages)
+    meter.add(Metric.RESOLVER_MERGES, "", len(rows[BUYER_MERGES_TABLE.name]))
+    out = meter.rows(NOW)
+    latency = LatencyWindow()
+    for table in (SCANS.name, DEAD_LETTER_TABLE.name):
+        out.append(metric_row(NOW, MetricSource.SINK, Metric.SINK_BATCH_MS, 12.5, topic=table))
+    for row in rows[SCANS.name]:
+        received = received_ms(row)
+        latency.stored(received[0] + 1000, received)
+    out += latency.rows(NOW, 5.0)
+    out += LagReport().rows(NOW, {("rows-sink", topics.metrics, p): p for p in range(3)})
+    return out
 
 
 def _busiest_window_alert(rows: dict[str, list[bytes]]) -> dict[str, object]:

@@ -10,23 +10,21 @@ seconds (``$__interval_s``), so a zoomed-out range still shows events per second
 from __future__ import annotations
 
 from dashboards.style import DashboardSpec, Grid, Kind, PanelSpec
-from schemas.registry import DEAD_LETTER_TABLE
+from schemas.registry import DEAD_LETTER_TABLE, PIPELINE_METRICS, Metric
 
 OPS_UID = "leadloom-ops"
 REFRESH = "10s"
-METRICS_TABLE = "pipeline_metrics"
-# metric names of pipeline_metrics (the table's contract)
-EVENTS_CONSUMED = "events_consumed"
-RESOLVER_MERGES = "resolver_merges"
-SINK_BATCH_MS = "sink_batch_ms"
-E2E_P50_MS = "e2e_latency_p50_ms"
-E2E_P99_MS = "e2e_latency_p99_ms"
-CONSUMER_LAG = "consumer_lag"
+EVENTS_CONSUMED = Metric.EVENTS_CONSUMED.value
+RESOLVER_MERGES = Metric.RESOLVER_MERGES.value
+SINK_BATCH_MS = Metric.SINK_BATCH_MS.value
+E2E_P50_MS = Metric.E2E_LATENCY_P50_MS.value
+E2E_P99_MS = Metric.E2E_LATENCY_P99_MS.value
+CONSUMER_LAG = Metric.CONSUMER_LAG.value
 
 
 def ops(db: str) -> DashboardSpec:
     """The ops dashboard's panels on database ``db``."""
-    m = f"{db}.{METRICS_TABLE}"
+    m = f"{db}.{PIPELINE_METRICS.name}"
     window = "$__timeFilter_ms(at)"
     bucket = "$__timeInterval_ms(at) AS time"
     # the newest lag sample of each partition in a bucket (samples, not counts: not summed)

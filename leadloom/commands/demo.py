@@ -18,6 +18,7 @@ from core import queries as q
 from core.kafka import admin
 from core.season import parse_season
 from core.settings import Settings
+from leadloom.commands import demo_dashboards as dashboards_check
 from leadloom.commands import demo_intelligence as intelligence
 from leadloom.commands.resolve import pairwise
 from leadloom.commands.session import pipeline_session
@@ -67,6 +68,15 @@ def run_demo(
         pipeline.refresh_views()  # the report reads the lead intelligence snapshots
         report = _report(pipeline, run_settings, sim, started)
         truth = report.pop("_truth")
+        # after the report: the tail is a fair of its own and changes none of its figures
+        report["live_tail"] = dashboards_check.live_tail(pipeline, run_settings, args.seed,
+                                                         args.timeout, progress)
+        try:
+            report["dashboards"] = dashboards_check.check_panels(
+                pipeline, run_settings, truth["fair_id"], progress)
+        except dashboards_check.DashboardCheckFailed as exc:
+            raise DemoFailed(f"a dashboard panel failed: {exc}") from None
+        report["elapsed_s"] = round(time.monotonic() - started, 1)
     _print_summary(report)
     intelligence.print_summary(report, _cluster_name)
     if args.json:
@@ -189,6 +199,7 @@ def _print_summary(report: dict) -> None:
         f" {report['expected_distinct_buyers']} (pairwise precision {report['buyer_precision']},"
         f" recall {report['buyer_recall']}); {report['elapsed_s']} s\n"
     )
+    dashboards_check.print_summary(report)
 
 
 def _delete_old_demo_topics(settings: Settings, keep: str) -> None:

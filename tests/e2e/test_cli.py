@@ -65,6 +65,16 @@ def test_demo_counts_equal_the_ground_truth_and_it_cleans_up(user_env: dict[str,
         assert abs(report["buyers_resolved"] - truth["distinct_buyers"]) <= \
             0.03 * truth["distinct_buyers"]
         assert "Leads per cluster" in done.stdout
+        # a backfilled day has no live latency: the live tail gives the ops panel its figures
+        tail = report["live_tail"]
+        assert tail["intervals"] >= 1 and 0 <= tail["p50_ms"] <= tail["p99_ms"] < 30_000
+        # every panel of every dashboard ran on the demo's store; the only ones allowed no
+        # rows are those a small day may lack (no surge, a small cluster without matches)
+        check = report["dashboards"]
+        assert check["dashboards"] == 20 and check["panels"] == 182
+        assert all(name.endswith(("Surge alerts", "Matches per exhibitor"))
+                   for name in check["empty"]), check["empty"]
+        assert check["with_rows"] >= 170
         # the demo started the broker, so it stopped it: nothing left running
         assert not port_open(user_env["LEADLOOM_KAFKA_BOOTSTRAP"])
         status = leadloom(user_env, "infra", "status", "--json")

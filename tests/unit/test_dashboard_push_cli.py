@@ -38,3 +38,18 @@ def test_push_without_a_token_fails_with_one_line(
     assert main(["dashboards", "push", "--url", "http://127.0.0.1:9"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["leadloom: error: no token: set LEADLOOM_GRAFANA_TOKEN or pass --token"]
+
+
+def test_a_refusing_grafana_is_a_one_line_error_and_exit_1(
+        grafana: tuple[FakeGrafana, str],  # noqa: F811
+        capsys: pytest.CaptureFixture[str]) -> None:
+    state, url = grafana
+    assert main(["dashboards", "push", "--url", url, "--token", "glsa_wrong"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("leadloom: error: Grafana GET /api/folders/leadloom-organizers:"
+                       " HTTP 401 invalid API key")
+    assert not state.writes
+    state.fail[("POST", "/api/dashboards/db")] = 500
+    assert main(["dashboards", "push", "--url", url, "--token", TOKEN]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("leadloom: error: Grafana POST /api/dashboards/db: HTTP 500")

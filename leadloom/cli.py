@@ -113,6 +113,8 @@ def _sql(args: argparse.Namespace, settings: Settings) -> int:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from leadloom.commands.demo import run_demo
 
+    if args.surge is not None and args.surge.strip().lower() == "none":
+        args.surge = None
     return run_demo(settings, args, progress=progress, emit_json=emit_json)
 
 
@@ -243,6 +245,7 @@ def _dashboards(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+DEMO_SURGE = "keqiao@14:30"
 SURGE_HELP = ("CLUSTER@HH:MM: add a burst of scans and inquiries for one cluster from that"
               " local fair time (e.g. keqiao@14:30)")
 
@@ -316,9 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--workers", type=int, default=1)
     demo.add_argument("--timeout", type=float, default=900, help="seconds to wait for the pipeline")
-    demo.add_argument("--surge", default=None, metavar="CLUSTER@HH:MM",
+    demo.add_argument("--surge", default=DEMO_SURGE, metavar="CLUSTER@HH:MM",
                       help=SURGE_HELP + "; the demo fails unless that cluster ranks first in"
-                      " momentum within one 5-minute window of the start")
+                      f" momentum within one 5-minute window of the start (default {DEMO_SURGE},"
+                      " so the wall's surge panel has an alert; 'none': a day without)")
     demo.add_argument("--allow-server-database", action="store_true",
                       help="with a server DSN (LEADLOOM_CLICKHOUSE_DSN=http...): create the"
                            " demo's own database there (refused without this flag)")

@@ -245,6 +245,25 @@ def _dashboards(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _users(args: argparse.Namespace, settings: Settings) -> int:
+    from leadloom.commands import users
+
+    if args.users_command == "add":
+        result = users.add(settings, args.name, args.role, args.cluster,
+                           lambda: users.read_password(args.password_stdin), progress)
+    elif args.users_command == "remove":
+        result = users.remove(settings, args.name, progress)
+    else:
+        result = users.list_users(settings)
+        if not args.json:
+            for row in result["users"]:
+                print(f"{row['name']:<32}{row['role']:<12}{row['cluster_id'] or ''}")
+            progress(f"{len(result['users'])} user(s) in {result['file']}")
+    if args.json:
+        emit_json(result)
+    return 0
+
+
 DEMO_SURGE = "keqiao@14:30"
 SURGE_HELP = ("CLUSTER@HH:MM: add a burst of scans and inquiries for one cluster from that"
               " local fair time (e.g. keqiao@14:30)")
@@ -455,6 +474,33 @@ def build_parser() -> argparse.ArgumentParser:
                                 " LEADLOOM_GRAFANA_TOKEN")
     dash_push.add_argument("--json", action="store_true")
     dashboards.set_defaults(handler=_dashboards)
+    users = sub.add_parser(
+        "users", help="users of the store's HTTP interface: add, list, remove",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "The users file is DATA_DIR/users.json (mode 0600; scrypt hashes, never passwords).\n"
+            "Roles: organizer and ops read the whole database; delegation (with --cluster) reads\n"
+            "its cluster's rows of the delegation tables (schemas/scope.py). Names by\n"
+            "convention: organizer, ops, delegation_<cluster>. 'add' reads the password from\n"
+            "stdin (--password-stdin), else asks on a terminal, else takes\n"
+            "LEADLOOM_NEW_USER_PASSWORD; it is never echoed nor an argument."
+        ),
+    )
+    users_sub = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    users_add = users_sub.add_parser("add", help="add a user with a role (and a cluster)")
+    users_add.add_argument("name", help="e.g. organizer, ops, delegation_keqiao")
+    users_add.add_argument("--role", required=True, choices=("organizer", "ops", "delegation"))
+    users_add.add_argument("--cluster", default=None, metavar="ID",
+                           help="the delegation's cluster id (role delegation only)")
+    users_add.add_argument("--password-stdin", action="store_true",
+                           help="read the password from the first line of stdin")
+    users_add.add_argument("--json", action="store_true")
+    users_list = users_sub.add_parser("list", help="names, roles and clusters (never hashes)")
+    users_list.add_argument("--json", action="store_true")
+    users_remove = users_sub.add_parser("remove", help="remove a user")
+    users_remove.add_argument("name")
+    users_remove.add_argument("--json", action="store_true")
+    users.set_defaults(handler=_users)
     return parser
 
 

@@ -1,10 +1,10 @@
 """Lead intelligence snapshots: each view's result stored, refreshed when its inputs change.
 
 Migration 012 turned every view of ``schemas.registry.INTELLIGENCE_VIEWS`` into three
-objects: ``<view>_live`` (the view's query, exact at every moment, 0.4-2 s on a 1M-event
-fair), ``<view>`` (a table holding that query's result as of the latest refresh: what
-every reader, named query and dashboard reads, in milliseconds) and ``<view>__next`` (its
-twin, used while refreshing).
+objects (migration 014 made ``delegation_buyers`` the same way): ``<view>_live`` (the
+view's query, exact at every moment, 0.4-2 s on a 1M-event fair), ``<view>`` (a table
+holding that query's result as of the latest refresh: what every reader, named query and
+dashboard reads, in milliseconds) and ``<view>__next`` (its twin, used while refreshing).
 
 Contract
 --------
@@ -37,7 +37,9 @@ from core.migrations import on_cluster
 from schemas.registry import (
     BUYER_ALIASES,
     BUYER_EVENTS_TABLE,
+    BUYERS,
     CURRENCY_RATES,
+    DELEGATION_BUYERS,
     INQUIRIES,
     INTELLIGENCE_VIEWS,
     MATCHES_TABLE,
@@ -50,13 +52,15 @@ from schemas.registry import (
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_VIEWS: tuple[str, ...] = tuple(v.name for v in INTELLIGENCE_VIEWS)
+# The intelligence views (migration 012), then a delegation's buyers (migration 014).
+SNAPSHOT_VIEWS: tuple[str, ...] = tuple(
+    v.name for v in INTELLIGENCE_VIEWS + (DELEGATION_BUYERS,))
 LIVE_SUFFIX = "_live"
 NEXT_SUFFIX = "__next"
-# Every table the live views read (migration 011).
+# Every table the live views read (migrations 011, 014).
 INPUT_TABLES: tuple[str, ...] = tuple(t.name for t in (
     SCANS, INQUIRIES, PROCUREMENT_STEPS, SUPPLIER_PROFILES, REGISTRATIONS, BUYER_EVENTS_TABLE,
-    BUYER_ALIASES, MATCHES_TABLE, SEASON_BASELINE, CURRENCY_RATES))
+    BUYER_ALIASES, MATCHES_TABLE, SEASON_BASELINE, CURRENCY_RATES, BUYERS))
 CHECK_EVERY_S = 1.0
 MIN_INTERVAL_S = 5.0  # a wall refreshes every 10 s: fresher snapshots would go unseen
 DUTY_FACTOR = 3.0  # wait 3x the last refresh's duration: refreshing <= 1/4 of the time

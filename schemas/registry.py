@@ -558,6 +558,17 @@ INTELLIGENCE_VIEWS: tuple[TableSpec, ...] = (
     SEASON_COMPARISON,
 )
 
+# A delegation's buyers (migration 014): a snapshot like the intelligence views' (a
+# ``_live`` view, this table, a ``__next`` twin), refreshed with them (core/snapshots.py).
+DELEGATION_BUYERS = TableSpec(
+    "delegation_buyers",
+    ("fair_id", "cluster_id", "buyer_id", "scans", "inquiries", "first_activity",
+     "last_activity", "name_masked", "company", "country", "city", "buyer_type"),
+    "view: the resolved buyers who scanned at or wrote to each cluster, masked profile only"
+    " (what a delegation may know of its buyers)",
+    is_view=True,
+)
+
 TABLE_BY_EVENT_TYPE: dict[str, TableSpec] = {
     EventType.BUYER_REGISTRATION: REGISTRATIONS,
     EventType.BOOTH_SCAN: SCANS,
@@ -572,7 +583,7 @@ ALL_TABLES: tuple[TableSpec, ...] = EVENT_TABLES + (
     BUYER_EVENTS_RESOLVED, UNIQUE_BUYERS_BY_CLUSTER, UNIQUE_BUYERS_BY_BOOTH,
     UNIQUE_BUYERS_BY_HOUR, UNIQUE_BUYERS_TOTAL, SCHEMA_MIGRATIONS, CURRENCY_RATES,
     CNY_RATE_CURRENT, MATCHES_TABLE, SURGE_ALERTS_TABLE, SEASON_BASELINE, PIPELINE_METRICS,
-) + INTELLIGENCE_VIEWS
+) + INTELLIGENCE_VIEWS + (DELEGATION_BUYERS,)
 TABLES_BY_NAME: dict[str, TableSpec] = {t.name: t for t in ALL_TABLES}
 
 

@@ -264,6 +264,21 @@ def _users(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _access(args: argparse.Namespace, settings: Settings) -> int:
+    from leadloom.commands.access_sql import build, render
+
+    model = build(args.database or settings.clickhouse_database)
+    locked = sum(1 for u in model.users if u["password"] == "locked")
+    progress(f"{len(model.statements)} statements: {len(model.users)} users ({locked} locked,"
+             f" no password variable), {model.row_policies} delegation row policies")
+    if args.json:
+        emit_json({"database": model.database, "users": list(model.users),
+                   "row_policies": model.row_policies, "statements": list(model.statements)})
+    else:
+        print(render(model), end="")
+    return 0
+
+
 DEMO_SURGE = "keqiao@14:30"
 SURGE_HELP = ("CLUSTER@HH:MM: add a burst of scans and inquiries for one cluster from that"
               " local fair time (e.g. keqiao@14:30)")
@@ -501,6 +516,26 @@ def build_parser() -> argparse.ArgumentParser:
     users_remove.add_argument("name")
     users_remove.add_argument("--json", action="store_true")
     users.set_defaults(handler=_users)
+
+    access = sub.add_parser(
+        "access", help="the delegation access model for a ClickHouse server, as SQL",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "access sql: print (never run) the statements a ClickHouse server needs to enforce\n"
+            "who may read what: settings profile leadloom_readonly (readonly=1, time limit),\n"
+            "users organizer, ops and delegation_<cluster> per cluster, SELECT grants (a\n"
+            "delegation: its delegation tables only) and a row policy cluster_id = '<id>' per\n"
+            "delegation and table (organizer and ops: USING 1). Passwords: salted SHA-256 of\n"
+            "LEADLOOM_GRAFANA_CH_PASSWORD_<NAME>; without it the user is created locked."
+        ),
+    )
+    access_sub = access.add_subparsers(dest="access_command", required=True, metavar="ACTION")
+    access_sql = access_sub.add_parser("sql", help="print the access model as SQL statements")
+    access_sql.add_argument("--database", default=None,
+                            help="default: LEADLOOM_CLICKHOUSE_DATABASE")
+    access_sql.add_argument("--json", action="store_true",
+                            help="one JSON object: users, row_policies, statements")
+    access.set_defaults(handler=_access)
     return parser
 
 

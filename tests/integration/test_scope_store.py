@@ -76,6 +76,9 @@ def test_delegation_session_sees_its_cluster_only(store: Store, day: DayRows) ->
     listed = {r[0] for r in _scoped(store, scope, "SELECT name FROM system.tables")}
     assert listed == set(DELEGATION_TABLES)
     assert _scoped(store, scope, "SELECT name FROM system.databases") == [(db,)]
+    columns = _scoped(store, scope, "SELECT DISTINCT table FROM system.columns")
+    assert {r[0] for r in columns} == set(DELEGATION_TABLES)
+    assert _scoped(store, scope, "SELECT count() FROM information_schema.tables") == [(0,)]
     # filters apply inside views: the view over leads_minute_parts sums the cluster only
     totals = _scoped(store, scope, f"SELECT DISTINCT cluster_id FROM {db}.leads_per_cluster_minute")
     assert totals == [(cluster,)]

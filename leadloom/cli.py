@@ -110,6 +110,24 @@ def _sql(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from leadloom.commands.report import run_report
+
+    result = run_report(settings, args.cluster, Path(args.out), lang=args.lang, fair=args.fair,
+                        progress=progress)
+    if not result["has_data"]:
+        progress(f"no data for {result['cluster']} at fair {result['fair'] or '(none)'}:"
+                 " the report says so")
+    print(result["html"])
+    print(result["pdf"])
+    progress(f"report written in {result['elapsed_s']} s")
+    if args.json:
+        emit_json(result)
+    return 0
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from leadloom.commands.demo import run_demo
 
@@ -345,6 +363,27 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("query", help='e.g. "SELECT count() FROM leadloom.scans FINAL"')
     sql.add_argument("--json", action="store_true")
     sql.set_defaults(handler=_sql)
+
+    report = sub.add_parser(
+        "report", help="a delegation's post-fair report: a self-contained HTML page and a PDF",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Writes report-<cluster>-<fair>.html (charts embedded, no external link) and\n"
+            ".pdf into --out (created): traffic per day and hour, top booths, unique resolved\n"
+            "buyers, hot leads (masked names only), the cluster's funnel, its matches and its\n"
+            "momentum against the fair. Reads only what the cluster's delegation may read.\n"
+            "A cluster without data gets a report that says so; an unknown cluster is an\n"
+            "error. Prints the two paths; --json adds the figures shown and elapsed_s."
+        ),
+    )
+    report.add_argument("--cluster", required=True, help="cluster id (e.g. keqiao)")
+    report.add_argument("--lang", choices=("zh", "en"), default="zh",
+                        help="titles and labels in Chinese (default) or English")
+    report.add_argument("--fair", default=None,
+                        help="fair id (default: the cluster's fair with the latest data)")
+    report.add_argument("--out", required=True, help="directory of the two files")
+    report.add_argument("--json", action="store_true")
+    report.set_defaults(handler=_report)
 
     demo = sub.add_parser(
         "demo", help="start what is missing, simulate a fair day, run the pipeline, summarise"

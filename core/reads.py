@@ -122,7 +122,7 @@ def open_reader(settings: Settings, limit_s: float) -> Client:
                                              settings={**session, "readonly": 1})
     url = urlparse(dsn)
     client = clickhouse_connect.get_client(
-        dsn=dsn, password=settings.clickhouse_password.get_secret_value() or url.password,
+        dsn=dsn, password=settings.clickhouse_password.get_secret_value() or url.password or "",
         autogenerate_session_id=False,
     )
     for name, value in {**session, "readonly": 1}.items():
@@ -153,43 +153,127 @@ def run_read(client: Client, sql: str, limit_s: float) -> QueryResult:
     return QueryResult(list(result.column_names), [list(r) for r in result.result_rows])
 
 
+Ask = Callable[[str, dict[str, str]], list[list[Any]]]
+"""Runs one SQL statement with query parameters on the caller's session; its rows."""
+
+# Table functions served: data from nowhere but the query itself. merge() and
+# mergeTreeIndex() read tables past additional_table_filters, view() hides its tables from
+# the pre-check's EXPLAIN QUERY TREE, and the rest reach files, URLs or other servers.
+SERVED_TABLE_FUNCTIONS = frozenset({"numbers", "numbers_mt", "values", "null"})
+
+
+class Refused(StoreError):
+    """A refusal with ClickHouse's error code and name (the HTTP interface's answer)."""
+
+    def __init__(self, message: str, code: int = 164, name: str = "READONLY") -> None:
+        super().__init__(message)
+        self.code = code
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Vetted:
+    statement: str  # the one statement, as the engine's parser formatted it, without FORMAT
+    kind: str  # the root of its EXPLAIN AST (one of _SERVED_KINDS)
+    output_format: str | None  # its own FORMAT clause, if it had one (allow_format only)
+    tree: tuple[str, ...]  # the lines of its EXPLAIN AST
+
+
 def _vetted(client: Client, sql: str, limit_s: float) -> str:
-    """The one statement to run for ``sql``, as the engine's parser formatted it.
+    """``vet`` on a read-only client: the statement to run (no FORMAT clause allowed)."""
+
+    def ask(query: str, params: dict[str, str]) -> list[list[Any]]:
+        return [list(r) for r in client.query(query, parameters=params or None).result_rows]
+
+    try:
+        return vet(ask, sql).statement
+    except ClickHouseError as exc:
+        raise StoreError(_reason(exc, limit_s)) from None
+
+
+def escape_param(value: str) -> str:
+    """``value`` in the escaped text form the engine parses a String query parameter from
+    (the form HTTP clients send ``param_<name>`` in)."""
+    for raw, escaped in (("\\", "\\\\"), ("\n", "\\n"), ("\t", "\\t"), ("\r", "\\r"),
+                         ("\0", "\\0"), ("'", "\\'")):
+        value = value.replace(raw, escaped)
+    return value
+
+
+def vet(ask: Ask, sql: str, params: dict[str, str] | None = None, *,
+        allow_format: bool = False, escape: Callable[[str], str] = lambda v: v) -> Vetted:
+    """The one read statement ``sql`` is, as the engine's parser sees it; else ``Refused``.
 
     Each decision is the engine parser's, on ``sql`` passed as a value (nothing of it runs):
     - exactly one statement: a second one is refused, not run after the first;
     - nothing after it but where an output clause could still go, so it carries no
       ``INTO OUTFILE`` (the embedded engine writes that file anywhere, readonly or not)
-      and no ``FORMAT``; SET, USE and INSERT take no output clause and stop here too;
+      and, unless ``allow_format`` (the HTTP interface honours it), no ``FORMAT``; SET,
+      USE and INSERT take no output clause and stop here too;
     - its kind (the root of ``EXPLAIN AST``) is a read in ``_SERVED_KINDS``: KILL QUERY and
       CHECK TABLE run under readonly=1 too;
-    - it calls no function in ``_UNSERVED_FUNCTIONS``.
-    When it runs, readonly=1 refuses writes, DDL, table functions such as ``file()``,
-    ``url()``, ``s3()`` and ``remote()``, and any SETTINGS override.
+    - it calls no function in ``_UNSERVED_FUNCTIONS`` and reads no table function outside
+      ``SERVED_TABLE_FUNCTIONS``.
+    When it runs, readonly=1 refuses writes, DDL and any SETTINGS override. ``ask`` errors
+    (the engine's, e.g. a syntax error or a second statement) pass through unchanged.
+    ``params`` go to ``ask`` as given; ``escape`` makes ``sql`` a parameter value for it.
     """
-    try:
-        statement, bare = client.query(_VET, parameters={"sql": sql}).result_rows[0]
-        if not bare:
-            raise StoreError(f"{_NOT_A_READ}, and their rows come back to the caller:"
-                             " no INTO OUTFILE or FORMAT, no SET, USE or INSERT")
-        tree = [row[0] for row in client.query(f"EXPLAIN AST {statement}").result_rows]
-    except ClickHouseError as exc:
-        raise StoreError(_reason(exc, limit_s)) from None
+    params = dict(params or {})
+    statement, bare = ask(_VET, {"sql": escape(sql)})[0]
+    output_format = None
+    if not bare:
+        statement, output_format = (_without_format(ask, str(statement), params, escape)
+                                    if allow_format else (statement, None))
+        if output_format is None:
+            outputs = "no INTO OUTFILE" + ("" if allow_format else " or FORMAT")
+            raise Refused(f"{_NOT_A_READ}, and their rows come back to the caller: {outputs},"
+                          " no SET, USE or INSERT")
+    tree = [str(row[0]) for row in ask(f"EXPLAIN AST {statement}", params)]
     kind = tree[0].split()[0] if tree and tree[0].strip() else "nothing"
     if kind not in _SERVED_KINDS:
-        raise StoreError(f"{_NOT_A_READ}; the engine parses this one as {kind}")
+        raise Refused(f"{_NOT_A_READ}; the engine parses this one as {kind}")
     called, sources = _functions(tree)
     unserved = sorted(called & _UNSERVED_FUNCTIONS)
     if unserved:
-        raise StoreError(f"refused: {unserved[0]}() reads files on the store's host and is"
-                         " not served")
+        raise Refused(f"refused: {unserved[0]}() reads files on the store's host and is"
+                      " not served")
     if sources and kind != "SelectWithUnionQuery":
         # DESCRIBE infers a table function's columns by reading its source, which neither
         # readonly=1 refuses nor max_execution_time bounds (url() to a closed port: 33 s
         # under a 3 s limit). In a SELECT, readonly=1 decides.
-        raise StoreError(f"refused: describing a table function ({sorted(sources)[0]}()) reads"
-                         " its source and is not served")
-    return str(statement)
+        raise Refused(f"refused: describing a table function ({sorted(sources)[0]}()) reads"
+                      " its source and is not served")
+    foreign = sorted(sources - SERVED_TABLE_FUNCTIONS)
+    if foreign:
+        served = ", ".join(sorted(SERVED_TABLE_FUNCTIONS))
+        raise Refused(f"refused: the store is read-only for queries and serves no table"
+                      f" function {foreign[0]}() (only {served})")
+    return Vetted(str(statement), kind, output_format, tuple(tree))
+
+
+def _without_format(ask: Ask, statement: str, params: dict[str, str],
+                    escape: Callable[[str], str]) -> tuple[str, str | None]:
+    """(``statement`` without its FORMAT clause, the format), or (statement, None) when its
+    output clause is anything else (INTO OUTFILE). The parser decides: the format is the
+    root's last child in EXPLAIN AST, and the text without it must parse to the same tree
+    minus that child, with no output clause left."""
+    tree = [str(row[0]) for row in ask(f"EXPLAIN AST {statement}", params)]
+    top = [line.split() for line in tree[1:] if line.startswith(" ") and line[1:2] != " "]
+    if not top or top[-1][0] != "Identifier" or len(top[-1]) != 2:
+        return statement, None
+    if any(words[0] == "Literal" for words in top):  # INTO OUTFILE '<path>'
+        return statement, None
+    fmt = top[-1][1]
+    clause = f" FORMAT {fmt}"
+    at = statement.rfind(clause)
+    if at < 0:
+        return statement, None
+    rest = statement[:at] + statement[at + len(clause):]
+    again, bare = ask(_VET, {"sql": escape(rest)})[0]
+    stripped = [str(row[0]) for row in ask(f"EXPLAIN AST {again}", params)]
+    if not bare or stripped[1:] != [ln for ln in tree[1:] if ln != f" Identifier {fmt}"]:
+        return statement, None
+    return str(again), fmt
 
 
 def _functions(tree: list[str]) -> tuple[set[str], set[str]]:
@@ -211,8 +295,14 @@ def _functions(tree: list[str]) -> tuple[set[str], set[str]]:
 
 def _reason(exc: ClickHouseError, limit_s: float) -> str:
     """One line saying what happened, with the engine's own message in brackets."""
-    engine = _engine_message(str(exc), getattr(exc, "name", None))
-    code = getattr(exc, "code", None)
+    return reason(getattr(exc, "code", None), getattr(exc, "name", None), str(exc), limit_s)
+
+
+def reason(code: int | None, name: str | None, text: str, limit_s: float) -> str:
+    """``_reason`` for an error known by its code, name and text (an HTTP answer)."""
+    engine = _engine_message(text, name)
+    if engine.startswith("refused: "):  # a refusal of the pre-check: already worded
+        return engine.removesuffix(f" ({name})") if name else engine
     if code in (_READONLY, _FUNCTION_NOT_ALLOWED):
         return f"refused: the store is read-only for queries ({engine})"
     if code == _TIMEOUT_EXCEEDED:

@@ -8,13 +8,14 @@ keeps the two in step). Size and partition defaults come from ``schemas.registry
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.registry import KAFKA_WIRE_MAX_BYTES, MAX_EVENT_BYTES, TopicNames
@@ -97,6 +98,30 @@ class Settings(BaseSettings):
         "zh-en", description="dashboard titles and panel names: Chinese first then English"
         " ('zh-en') or English only ('en')",
     )
+
+    http_host: str = Field(
+        "127.0.0.1", description="where 'leadloom run' serves ClickHouse's HTTP interface:"
+        " a loopback address only (127.0.0.0/8, ::1, localhost)",
+    )
+    http_port: int = Field(
+        18123, ge=0, le=65535,
+        description="port of ClickHouse's HTTP interface of 'leadloom run' (0: any free port)",
+    )
+
+    @field_validator("http_host")
+    @classmethod
+    def _loopback_only(cls, host: str) -> str:
+        # The interface answers every configured user; beyond this host it would need TLS
+        # and a network policy the project does not ship: loopback only.
+        if host == "localhost":
+            return host
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError(f"http_host must be a loopback address, not {host!r}")
+        return host
 
     @property
     def topics(self) -> TopicNames:

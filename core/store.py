@@ -4,8 +4,9 @@ The store applies the migrations it is handed (``core.migrations``) when it open
 
 Two targets, one client library (clickhouse-connect), chosen by DSN:
 - ``chdb://<path>``: the embedded engine. Only one process may open a path, so the
-  process that runs the sink *owns* it (an exclusive lock file) and serves read
-  queries to other processes over a loopback HTTP endpoint (``core.owner``).
+  process that runs the sink *owns* it (an exclusive lock file) and serves ClickHouse's
+  HTTP interface on loopback to other processes and clients (``core.owner``), each read on
+  a session of the reader's scope (``scoped_sessions``).
 - ``http(s)://host:port``: a ClickHouse server; every process connects directly.
 
 Writes are the sink's (``Store.insert_json_rows``). Reads never share the sink's client:
@@ -33,6 +34,7 @@ from core.reads import (
     open_reader,
     run_read,
 )
+from core.scoped_sessions import ScopedSessions
 from core.settings import Settings
 from core.snapshots import inputs_signature
 from core.snapshots import refresh as refresh_snapshots
@@ -87,6 +89,19 @@ class Store:
                                    wait_s=read_time_limit_s)
         self._maintenance: Client | None = None
         self._maintenance_mutex = threading.Lock()
+        self._sessions: ScopedSessions | None = None
+        self._sessions_mutex = threading.Lock()
+
+    def scoped_sessions(self) -> ScopedSessions:
+        """The embedded store's scoped sessions (``core.scoped_sessions``: the HTTP
+        interface's reads, one scope each); opened on first use, closed with the store."""
+        if not self.settings.embedded:
+            raise StoreError("scoped sessions are the embedded store's; a server has users")
+        with self._sessions_mutex:
+            if self._sessions is None:
+                path = self.settings.resolved_dsn[len("chdb://"):]
+                self._sessions = ScopedSessions(path, self.read_time_limit_s)
+            return self._sessions
 
     def maintenance_client(self) -> Client:
         """A writing client of its own for the owner's long statements (snapshot refreshes),
@@ -138,6 +153,9 @@ class Store:
     def close(self) -> None:
         """Stop running reads (embedded: cancelled at once), then close every client."""
         self._readers.close(cancel=self._cancel_reads if self.settings.embedded else None)
+        with self._sessions_mutex:
+            if self._sessions is not None:
+                self._sessions.close()
         with self._mutex:
             self.client.close()
         with self._maintenance_mutex:

@@ -1,8 +1,9 @@
 """Reads of the store, on the real embedded engine: read-only, one statement, time-limited,
 beside the sink's inserts, and honest about an owner that does not answer (issue 7).
 
-Each test starts the owner's ``Store`` and ``QueryServer`` on its own data directory (no
-broker needed) and reads as another process does, through ``read_query``.
+Each test starts the owner's ``Store`` and ``QueryServer`` (ClickHouse's HTTP interface, on
+any free port) on its own data directory (no broker needed) and reads as another process
+does, through ``read_query``.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def lead_row(n: int) -> bytes:
 @pytest.fixture
 def owner(tmp_path: Path) -> Iterator[Store]:
     """The owner process's side: the store (2 s read limit) and its query endpoint."""
-    settings = Settings(data_dir=tmp_path / "data", namespace="readpath")
+    settings = Settings(data_dir=tmp_path / "data", namespace="readpath", http_port=0)
     store = open_store(settings, read_time_limit_s=LIMIT_S)
     server = QueryServer(store, settings)
     server.start()
@@ -95,6 +96,11 @@ HOSTILE = {
     "remote": ("SELECT * FROM remote('127.0.0.1:{port}', system.one)", "read-only"),
     "python objects": ("SELECT * FROM python(store)", "read-only"),
     # what readonly=1 leaves open in the embedded engine
+    "merge": ("SELECT count() FROM merge('{db}', '^leads')", "serves no table function merge()"),
+    "mergeTreeIndex": ("SELECT * FROM mergeTreeIndex('{db}', 'leads_minute_parts')",
+                       "serves no table function mergetreeindex()"),
+    "view": ("SELECT * FROM view(SELECT 1)", "serves no table function view()"),
+    "system.parts": ("SELECT sum(rows) FROM system.parts", "grant SELECT ON system.parts"),
     "file function": ("SELECT file('/etc/passwd')", "file() reads files"),
     "describe file": ("DESCRIBE file('/etc/passwd', 'CSVWithNames')",
                       "describing a table function"),
@@ -207,7 +213,7 @@ import signal, sys, threading
 from core.settings import Settings
 from core.owner import QueryServer
 from tests.factories.stores import open_store
-settings = Settings(data_dir=sys.argv[1], namespace="readowner")
+settings = Settings(data_dir=sys.argv[1], namespace="readowner", http_port=0)
 store = open_store(settings, read_time_limit_s=float(sys.argv[2]))
 server = QueryServer(store, settings)
 server.start()

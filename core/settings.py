@@ -94,6 +94,13 @@ class Settings(BaseSettings):
         SecretStr(""), description="Grafana service account token for 'leadloom dashboards"
         " push' (role Admin); always masked",
     )
+    grafana_admin_user: str = Field(
+        "", description="Grafana server admin for 'leadloom dashboards push' (creates the"
+        " orgs, reaches every org)",
+    )
+    grafana_admin_password: SecretStr = Field(
+        SecretStr(""), description="that admin's password; always masked",
+    )
     dashboard_language: Literal["zh-en", "en"] = Field(
         "zh-en", description="dashboard titles and panel names: Chinese first then English"
         " ('zh-en') or English only ('en')",
@@ -154,6 +161,7 @@ class Settings(BaseSettings):
         values = self.model_dump(mode="json")
         values["clickhouse_password"] = MASK if self.clickhouse_password else ""
         values["grafana_token"] = MASK if self.grafana_token else ""
+        values["grafana_admin_password"] = MASK if self.grafana_admin_password else ""
         values["clickhouse_dsn"] = mask_dsn(self.clickhouse_dsn)
         return values
 
@@ -208,8 +216,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """``LEADLOOM_*`` variables that rebuild ``settings`` in a child process."""
     env = {}
     for name, value in settings.model_dump(mode="json").items():
-        if name == "grafana_token":
-            continue  # only the push uses it, in the command's own process
+        if name in ("grafana_token", "grafana_admin_user", "grafana_admin_password"):
+            continue  # only the push uses them, in the command's own process
         if name == "clickhouse_password":
             value = settings.clickhouse_password.get_secret_value()
         elif name in ("data_dir", "cache_dir"):

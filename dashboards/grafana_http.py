@@ -5,15 +5,20 @@ since 2020 and knows no service accounts or RBAC, and its maintained fork grafan
 depends on niquests, whose urllib3-future takes over the ``urllib3`` import of the whole
 environment, which clickhouse-connect runs on. A dozen endpoints do not justify either.
 
-Contract: every call authenticates with ``Authorization: Bearer <token>`` (a service
-account token), waits at most ``timeout_s`` seconds, and raises :class:`GrafanaError`
-with one line naming the endpoint and Grafana's own message on any non-2xx answer, an
-unreachable server, a timeout or a body that is not JSON. A 404 on a lookup is an answer
-(``None``), not an error. The token never appears in an error.
+Contract: every call authenticates either with ``Authorization: Bearer <token>`` (a
+service account token: one org, the token's) or with ``Authorization: Basic`` (a Grafana
+server admin's user and password: the only way to the admin org endpoints ``/api/orgs``,
+and to any org through the ``X-Grafana-Org-Id`` header, set by :meth:`GrafanaClient.use_org`).
+Each call waits at most ``timeout_s`` seconds, and raises :class:`GrafanaError` with one
+line naming the endpoint and Grafana's own message on any non-2xx answer, an unreachable
+server, a timeout or a body that is not JSON. A 404 on a lookup is an answer (``None``),
+not an error. Neither the credentials nor a request body (data source passwords) ever
+appear in an error.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.error
 import urllib.request
@@ -51,9 +56,27 @@ class StoredDashboard:
 
 
 @dataclass(frozen=True)
-class Team:
+class Org:
     id: int
     name: str
+
+
+@dataclass(frozen=True)
+class OrgUser:
+    user_id: int
+    login: str
+    role: str  # "Admin" | "Editor" | "Viewer" | "None"
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A data source as Grafana returns it (never the password: ``secure_fields`` names
+    the secrets it holds); ``read_only`` when file provisioning owns it."""
+
+    uid: str
+    body: dict[str, Any]  # name, type, access, isDefault, jsonData, ...
+    secure_fields: frozenset[str]
+    read_only: bool
 
 
 @dataclass(frozen=True)
@@ -67,15 +90,35 @@ class Playlist:
 class GrafanaClient:
     """Grafana at ``url`` (scheme, host, port and any sub-path it is served under)."""
 
-    def __init__(self, url: str, token: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(self, url: str, token: str = "", timeout_s: float = DEFAULT_TIMEOUT_S, *,
+                 basic: tuple[str, str] | None = None) -> None:
+        """``token`` (a service account token) or ``basic`` (a server admin's user and
+        password), exactly one."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise GrafanaError("-", url, "the URL must be http(s)://host[:port][/path]")
+        if bool(token) == bool(basic):
+            raise GrafanaError("-", url, "give either a token or an admin user and password")
         self.base = url.rstrip("/")
         self.timeout_s = timeout_s
         self.writes = 0  # requests that changed something, for the push summary
-        self._token = token
+        self.org_id: int | None = None  # sent as X-Grafana-Org-Id when set (basic auth)
+        if basic:
+            pair = f"{basic[0]}:{basic[1]}".encode()
+            self._auth = "Basic " + base64.b64encode(pair).decode("ascii")
+        else:
+            self._auth = f"Bearer {token}"
         self._opener = urllib.request.build_opener(_NoRedirect)
+
+    @property
+    def is_admin(self) -> bool:
+        """True for basic auth (a server admin: every org), False for a token (one org)."""
+        return self._auth.startswith("Basic ")
+
+    def use_org(self, org_id: int | None) -> None:
+        """Send the following requests to org ``org_id`` (``X-Grafana-Org-Id``; Grafana
+        honours it for a user who is a member of that org), or to the user's current org."""
+        self.org_id = org_id
 
     # -- transport ----------------------------------------------------------------------
 
@@ -86,7 +129,9 @@ class GrafanaClient:
         target = path + (f"?{urlencode(query)}" if query else "")
         data = None if body is None else json.dumps(body).encode("utf-8")
         req = urllib.request.Request(self.base + target, data=data, method=method)
-        req.add_header("Authorization", f"Bearer {self._token}")
+        req.add_header("Authorization", self._auth)
+        if self.org_id is not None:
+            req.add_header("X-Grafana-Org-Id", str(self.org_id))
         req.add_header("Accept", "application/json")
         if data is not None:
             req.add_header("Content-Type", "application/json")
@@ -136,15 +181,6 @@ class GrafanaClient:
     def rename_folder(self, uid: str, title: str) -> None:
         self.request("PUT", f"/api/folders/{quote(uid)}", {"title": title, "overwrite": True})
 
-    def folder_permissions(self, uid: str) -> list[dict[str, Any]]:
-        found = self.request("GET", f"/api/folders/{quote(uid)}/permissions")
-        return list(found or [])
-
-    def set_folder_permissions(self, uid: str, items: list[dict[str, Any]]) -> None:
-        """Replace every permission entry of the folder by ``items`` (Grafana drops the
-        ones not listed, the default Viewer and Editor grants included)."""
-        self.request("POST", f"/api/folders/{quote(uid)}/permissions", {"items": items})
-
     # -- dashboards ---------------------------------------------------------------------
 
     def get_dashboard(self, uid: str) -> StoredDashboard | None:
@@ -161,19 +197,48 @@ class GrafanaClient:
             "dashboard": model, "folderUid": folder_uid, "overwrite": True, "message": message,
         })
 
-    # -- teams --------------------------------------------------------------------------
+    # -- orgs (server admin, basic auth) ----------------------------------------------
 
-    def find_team(self, name: str) -> Team | None:
-        # ``name`` matches exactly (``query`` would match substrings)
-        found = self.request("GET", "/api/teams/search", query={"name": name})
-        for team in found.get("teams", []):
-            if team.get("name") == name:
-                return Team(id=int(team["id"]), name=name)
-        return None
+    def current_org(self) -> Org:
+        """The org requests go to: the token's, or the one ``use_org`` chose."""
+        found = self.request("GET", "/api/org")
+        return Org(id=int(found["id"]), name=str(found["name"]))
 
-    def create_team(self, name: str) -> Team:
-        created = self.request("POST", "/api/teams", {"name": name})
-        return Team(id=int(created["teamId"]), name=name)
+    def find_org(self, name: str) -> Org | None:
+        found = self.request("GET", f"/api/orgs/name/{quote(name, safe='')}", missing_ok=True)
+        return None if found is None else Org(id=int(found["id"]), name=str(found["name"]))
+
+    def create_org(self, name: str) -> Org:
+        """Create org ``name``; Grafana makes the signed-in admin its Admin member."""
+        created = self.request("POST", "/api/orgs", {"name": name})
+        return Org(id=int(created["orgId"]), name=name)
+
+    def org_users(self, org_id: int) -> list[OrgUser]:
+        found = self.request("GET", f"/api/orgs/{org_id}/users")
+        return [OrgUser(int(u["userId"]), str(u["login"]), str(u["role"])) for u in found or []]
+
+    def add_org_user(self, org_id: int, login: str, role: str) -> None:
+        self.request("POST", f"/api/orgs/{org_id}/users", {"loginOrEmail": login, "role": role})
+
+    def set_org_user_role(self, org_id: int, user_id: int, role: str) -> None:
+        self.request("PATCH", f"/api/orgs/{org_id}/users/{user_id}", {"role": role})
+
+    # -- data sources (of the current org) ----------------------------------------------
+
+    def get_datasource(self, uid: str) -> DataSource | None:
+        found = self.request("GET", f"/api/datasources/uid/{quote(uid)}", missing_ok=True)
+        if found is None:
+            return None
+        secure = frozenset(k for k, v in (found.get("secureJsonFields") or {}).items() if v)
+        return DataSource(uid=str(found["uid"]), body=found, secure_fields=secure,
+                          read_only=bool(found.get("readOnly", False)))
+
+    def create_datasource(self, body: dict[str, Any]) -> None:
+        self.request("POST", "/api/datasources", body)
+
+    def update_datasource(self, uid: str, body: dict[str, Any]) -> None:
+        """Replace the data source's settings (the push always sends the password too)."""
+        self.request("PUT", f"/api/datasources/uid/{quote(uid)}", body)
 
     # -- playlists ----------------------------------------------------------------------
 

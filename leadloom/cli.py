@@ -253,8 +253,14 @@ def _dashboards(args: argparse.Namespace, settings: Settings) -> int:
     else:
         from leadloom.commands.dashboards_push import run_push
 
-        result = run_push(settings, args.url, args.token or "", progress)
-        for kind in ("folders", "dashboards", "teams", "permissions", "playlists"):
+        result = run_push(settings, args.url, args.token or "", progress,
+                          admin_user=args.admin_user or "",
+                          admin_password=args.admin_password or "", org=args.org,
+                          datasource_host=args.datasource_host,
+                          datasource_port=args.datasource_port,
+                          not_provisioned=args.not_provisioned,
+                          set_passwords=args.set_passwords)
+        for kind in ("orgs", "datasources", "folders", "dashboards", "playlists"):
             outcome = result.get(kind) or {}
             print(f"{kind:<12} " + ", ".join(f"{len(outcome.get(o, []))} {o}" for o in
                                              ("created", "updated", "unchanged")))
@@ -510,8 +516,10 @@ def build_parser() -> argparse.ArgumentParser:
             "--out. Titles follow LEADLOOM_DASHBOARD_LANGUAGE (zh-en: Chinese first; en);\n"
             "panel SQL reads LEADLOOM_CLICKHOUSE_DATABASE. A dashboard breaking the project's\n"
             "rules (panel ids, grid, macros, variables, formats) fails the build.\n"
-            "push: bring an existing Grafana in line with the same build: folders,\n"
-            "dashboards, a team and folder permission per delegation, the wall playlist;\n"
+            "push: bring an existing Grafana in line with the same build, one org per\n"
+            "audience (organizers, ops, each delegation): the org (server admin only), its\n"
+            "data source as its own ClickHouse user (password from\n"
+            "LEADLOOM_GRAFANA_CH_PASSWORD_<USER>), folder and dashboards, the wall playlist;\n"
             "idempotent, prints what changed."
         ),
     )
@@ -523,9 +531,27 @@ def build_parser() -> argparse.ArgumentParser:
     dash_build.add_argument("--json", action="store_true")
     dash_push = dash_sub.add_parser("push", help="push the build to an existing Grafana")
     dash_push.add_argument("--url", required=True, help="Grafana's base URL, http(s)://...")
+    dash_push.add_argument("--admin-user", default=None,
+                           help="Grafana server admin (every org, creates them); default:"
+                                " LEADLOOM_GRAFANA_ADMIN_USER")
+    dash_push.add_argument("--admin-password", default=None,
+                           help="its password; default: LEADLOOM_GRAFANA_ADMIN_PASSWORD")
     dash_push.add_argument("--token", default=None,
-                           help="service account token (role Admin); default:"
-                                " LEADLOOM_GRAFANA_TOKEN")
+                           help="service account token (role Admin) of the --org's org,"
+                                " without an admin; default: LEADLOOM_GRAFANA_TOKEN")
+    dash_push.add_argument("--org", default=None,
+                           help="push one org only: organizers, ops or a cluster id")
+    dash_push.add_argument("--datasource-host", default=None,
+                           help="host the data sources read (default 127.0.0.1: the"
+                                " LeadLoom HTTP interface beside Grafana)")
+    dash_push.add_argument("--datasource-port", type=int, default=None,
+                           help="its port (default 18123)")
+    dash_push.add_argument("--not-provisioned", action="store_true",
+                           help="this Grafana does not mount the provisioning tree: org ids"
+                                " need not match it")
+    dash_push.add_argument("--set-passwords", action="store_true",
+                           help="send every data source's password even when nothing else"
+                                " differs (after changing one)")
     dash_push.add_argument("--json", action="store_true")
     dashboards.set_defaults(handler=_dashboards)
     users = sub.add_parser(

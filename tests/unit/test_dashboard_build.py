@@ -1,5 +1,6 @@
 """The dashboards build: the committed tree is what the build writes, the models round-trip
-through the SDK, titles follow the language setting, the provisioning files hold no secret."""
+through the SDK, titles follow the language setting, every dashboard is provisioned in its
+audience's org whose data source uses that audience's user, the files hold no secret."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from core.settings import Settings
 from dashboards.build import (
-    PASSWORD_ENV,
     WALL_UID,
     DashboardFile,
     _json,
@@ -20,6 +21,7 @@ from dashboards.build import (
     dashboard_text,
     tree,
 )
+from dashboards.orgs import grafana_orgs
 from dashboards.query import DATASOURCE_TYPE, DATASOURCE_UID, ClickHouseQuery
 from leadloom.cli import main
 from schemas.reference import CLUSTERS
@@ -109,19 +111,49 @@ def test_panels_read_the_configured_database(files: list[DashboardFile]) -> None
     assert all(" fair_2027." in s and " leadloom." not in s for s in sql)
 
 
-def test_provisioning_names_the_data_source_and_every_folder() -> None:
+def test_every_dashboard_is_provisioned_in_its_own_org_with_its_own_user() -> None:
+    """Each delegation's dashboard sits in an org whose one data source logs in as that
+    delegation's ClickHouse user (and no other org's data source does); the wall in the
+    organizers' org, ops in the ops org; the dashboards' data source uid resolves there."""
     files = tree(Settings(**DEFAULTS))  # type: ignore[arg-type]
-    datasource = files["provisioning/datasources/clickhouse.yaml"]
-    for line in (f"uid: {DATASOURCE_UID}", f"type: {DATASOURCE_TYPE}",
-                 f"password: ${PASSWORD_ENV}", 'defaultDatabase: "leadloom"',
-                 'username: "grafana"'):
-        assert line in datasource
-    providers = files["provisioning/dashboards/leadloom.yaml"]
-    folders = sorted({rel.split("/")[1] for rel in files if rel.startswith("dashboards/")})
-    assert len(folders) == 20
-    for folder in folders:
-        assert f"folderUid: {folder}\n" in providers
-        assert f"path: /var/lib/grafana-dashboards/leadloom/{folder}\n" in providers
+    sources = yaml.safe_load(files["provisioning/datasources/clickhouse.yaml"])
+    providers = yaml.safe_load(files["provisioning/dashboards/leadloom.yaml"])["providers"]
+    by_org = {ds["orgId"]: ds for ds in sources["datasources"]}
+    assert len(by_org) == len(sources["datasources"]) == 2 + len(CLUSTERS)  # one per org
+    assert sorted(by_org) == list(range(2, 2 + 2 + len(CLUSTERS)))  # Main Org. (1) left out
+    assert sources["deleteDatasources"] == [{"name": "LeadLoom ClickHouse", "orgId": 1}]
+    for ds in by_org.values():
+        assert (ds["uid"], ds["type"], ds["isDefault"], ds["editable"]) == (
+            DATASOURCE_UID, DATASOURCE_TYPE, True, False)
+        jd = ds["jsonData"]
+        assert (jd["host"], jd["port"], jd["protocol"], jd["defaultDatabase"]) == (
+            "127.0.0.1", 18123, "http", "leadloom")
+        user = jd["username"]
+        variable = f"$LEADLOOM_GRAFANA_CH_PASSWORD_{user.upper()}"
+        assert ds["secureJsonData"] == {"password": variable}
+    users = [ds["jsonData"]["username"] for ds in by_org.values()]
+    assert len(set(users)) == len(users)
+    org_of = {p["folderUid"]: p["orgId"] for p in providers}
+    assert len(org_of) == len(providers) == 20
+    for f in build_dashboards(Settings(**DEFAULTS)):  # type: ignore[arg-type]
+        want = {"organizers": "organizer", "ops": "ops"}.get(
+            f.audience, f"delegation_{f.cluster_id}")
+        assert by_org[org_of[f.folder_uid]]["jsonData"]["username"] == want, f.uid
+        targets = [t for p in f.model["panels"] for t in p["targets"]]
+        assert {t["datasource"]["uid"] for t in targets} == {DATASOURCE_UID}
+        assert f"dashboards/{f.path}" in files
+    for p in providers:
+        assert p["options"]["path"] == f"/var/lib/grafana-dashboards/leadloom/{p['folderUid']}"
+
+
+def test_the_orgs_follow_the_clusters_and_name_their_password_variables() -> None:
+    orgs = grafana_orgs()
+    assert [o.key for o in orgs] == ["organizers", "ops"] + [c.id for c in CLUSTERS]
+    assert [o.org_id for o in orgs] == list(range(2, 2 + len(orgs)))
+    assert orgs[2].ch_user == f"delegation_{CLUSTERS[0].id}"
+    assert orgs[2].password_env == ("LEADLOOM_GRAFANA_CH_PASSWORD_DELEGATION_"
+                                    + CLUSTERS[0].id.upper())
+    assert orgs[0].password_env == "LEADLOOM_GRAFANA_CH_PASSWORD_ORGANIZER"
 
 
 def test_build_command_writes_the_tree_once(tmp_path: Path,
@@ -140,10 +172,13 @@ def test_build_command_writes_the_tree_once(tmp_path: Path,
     assert second["written"] == [] and second["removed"] == []
 
 
-def test_grafana_token_is_masked_and_not_handed_to_children() -> None:
+def test_grafana_credentials_are_masked_and_not_handed_to_children() -> None:
     from core.settings import MASK, settings_env
 
-    settings = Settings(grafana_token="glsa_secret")  # type: ignore[arg-type]
+    settings = Settings(grafana_token="glsa_secret", grafana_admin_user="admin",  # type: ignore[arg-type]
+                        grafana_admin_password="admin_secret")
     assert settings.dump()["grafana_token"] == MASK
-    assert "glsa_secret" not in json.dumps(settings.dump())
-    assert "LEADLOOM_GRAFANA_TOKEN" not in settings_env(settings)
+    assert settings.dump()["grafana_admin_password"] == MASK
+    assert "_secret" not in json.dumps(settings.dump())
+    env = settings_env(settings)
+    assert not any(k.startswith("LEADLOOM_GRAFANA_") for k in env)

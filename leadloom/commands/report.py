@@ -1,8 +1,9 @@
 """``leadloom report``: a delegation's post-fair report (``leadloom.report``).
 
-The report reads only through a query scoped to the delegation: the store's reads of the
-configured store (``core.owner.read_query``), each statement also naming the cluster in
-its own SQL (``leadloom.report.data``).
+The report reads only through a query scoped to the delegation
+(``core.owner.read_query`` with ``schemas.scope.delegation_scope``: the engine filters every
+table by the cluster and refuses the others), each statement also naming the cluster in its
+own SQL (``leadloom.report.data``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from core.settings import Settings
 from leadloom.report import make_report
 from leadloom.report.text import Lang
 from schemas.reference import CLUSTERS_BY_ID
+from schemas.scope import delegation_scope
 
 
 def run_report(settings: Settings, cluster_id: str, out_dir: Path, *, lang: Lang = "zh",
@@ -31,9 +33,10 @@ def run_report(settings: Settings, cluster_id: str, out_dir: Path, *, lang: Lang
     if cluster_id not in CLUSTERS_BY_ID:
         raise ValueError(f"unknown cluster {cluster_id!r}: one of {', '.join(CLUSTERS_BY_ID)}")
 
+    scope = delegation_scope(cluster_id)
+
     def query(sql: str) -> QueryResult:
-        # TODO(scope): read_query(settings, sql, scope=delegation_scope(cluster_id)) once it lands
-        return read_query(settings, sql)
+        return read_query(settings, sql, scope=scope)
 
     report = make_report(query, settings.clickhouse_database, cluster_id, out_dir,
                          lang=lang, fair=fair, now=datetime.now(UTC), progress=progress)

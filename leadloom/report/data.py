@@ -208,10 +208,12 @@ def _traffic(query: Query, db: str, where: str, data: ReportData) -> None:
             f"SELECT toDate(occurred_at, {tz}) AS day, uniqExact(event_id) AS scans"
             f" FROM {db}.{SCANS.name} FINAL WHERE {where} GROUP BY day ORDER BY day").rows:
         data.scans_per_day[_day(day)] = _int(scans)
-    # scan_days: the days of the buyer's scans here (one buyer counts once per day)
+    # scan_days: the days of the buyer's scans here (one buyer counts once per day); the
+    # arrayJoin function, not an ARRAY JOIN clause, which the scoped read path refuses
     for day, buyers in query(
-            f"SELECT day, uniqExact(buyer_id) AS buyers FROM {db}.{LEAD_SCORES_CLUSTER.name}"
-            f" ARRAY JOIN scan_days AS day WHERE {where} GROUP BY day ORDER BY day").rows:
+            "SELECT arrayJoin(scan_days) AS day, uniqExact(buyer_id) AS buyers"
+            f" FROM {db}.{LEAD_SCORES_CLUSTER.name} WHERE {where} GROUP BY day ORDER BY day"
+            ).rows:
         data.buyers_per_day[_day(day)] = _int(buyers)
 
 

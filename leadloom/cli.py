@@ -100,7 +100,14 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _sql(args: argparse.Namespace, settings: Settings) -> int:
     from core.owner import read_query
 
-    result = read_query(settings, args.query)
+    credentials = None
+    if args.user:
+        password = os.environ.get("LEADLOOM_PASSWORD")
+        if not password:
+            raise SystemExit(f"leadloom: error: --user {args.user} needs its password in"
+                             " LEADLOOM_PASSWORD")
+        credentials = (args.user, password)
+    result = read_query(settings, args.query, credentials=credentials)
     if args.json:
         emit_json({"columns": result.columns, "rows": result.rows})
         return 0
@@ -361,12 +368,16 @@ def build_parser() -> argparse.ArgumentParser:
             "with readonly=1 and stops it at the time limit (core.reads.READ_TIME_LIMIT_S,\n"
             "30 s). Writes, DDL, table functions that reach files or the network, INTO OUTFILE,\n"
             "FORMAT and SETTINGS overrides are refused with a one-line reason. While 'leadloom\n"
-            "run' owns the embedded store the query goes through it; a run that does not answer\n"
-            "is reported as such, and the store is not opened behind its back."
+            "run' owns the embedded store the query goes through its ClickHouse HTTP interface\n"
+            "(as the organizer, or --user NAME with the password in LEADLOOM_PASSWORD: that\n"
+            "user's scope, as a delegation member's client would read); a run that does not\n"
+            "answer is reported as such, and the store is not opened behind its back."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sql.add_argument("query", help='e.g. "SELECT count() FROM leadloom.scans FINAL"')
+    sql.add_argument("--user", default=None,
+                     help="read as this configured user (password: env LEADLOOM_PASSWORD)")
     sql.add_argument("--json", action="store_true")
     sql.set_defaults(handler=_sql)
 

@@ -546,7 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="Grafana server admin (every org, creates them); default:"
                                 " LEADLOOM_GRAFANA_ADMIN_USER")
     dash_push.add_argument("--admin-password", default=None,
-                           help="its password; default: LEADLOOM_GRAFANA_ADMIN_PASSWORD")
+                           help="its password; default (better: an argument shows in the"
+                                " process list): LEADLOOM_GRAFANA_ADMIN_PASSWORD")
     dash_push.add_argument("--token", default=None,
                            help="service account token (role Admin) of the --org's org,"
                                 " without an admin; default: LEADLOOM_GRAFANA_TOKEN")

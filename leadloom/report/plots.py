@@ -185,6 +185,11 @@ def draw_momentum(ax: Axes, data: ReportData, lang: Lang) -> None:
     bars, bar_labels = z.get_legend_handles_labels()
     ax.legend(lines + bars, labels + bar_labels, fontsize=8, frameon=False, loc="upper left")
     tz = data.momentum[0].start.tzinfo if data.momentum else None
+    hours = len(data.momentum)  # one window per hour
+    locator: mdates.DateLocator = (
+        mdates.HourLocator(interval=max(1, hours // 10), tz=tz) if hours <= 48
+        else mdates.DayLocator(interval=max(1, hours // 240), tz=tz))
+    ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M", tz=tz))
     for label in ax.get_xticklabels():
         label.set_rotation(30)

@@ -13,6 +13,10 @@ missing glyph while drawing Chinese.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import warnings
 from collections import defaultdict
 from collections.abc import Iterator
@@ -241,3 +245,44 @@ def test_an_empty_store_gives_a_report_without_a_fair(store: Store, tmp_path: Pa
     assert made.data.fair is None and made.html_path.name == "report-dongguan-none.html"
     assert "尚无任何展会数据" in made.html_path.read_text(encoding="utf-8")
     assert made.pdf_pages == 1
+
+
+FILL = """
+import sys
+from pathlib import Path
+from core.settings import Settings
+from tests.factories.rows import fair_day_rows
+from tests.factories.stores import open_store
+store = open_store(Settings(data_dir=Path(sys.argv[1])))
+for table, rows in fair_day_rows(events=3000, seed=5).rows.items():
+    store.insert_json_rows(table, rows)
+store.refresh_snapshots()
+store.close()
+"""
+
+
+def test_the_command_reads_with_the_delegations_scope(tmp_path: Path) -> None:
+    # the command as a user runs it, on a store of its own (another process: one engine
+    # per process): read_query with the delegation's scope, files, --json last line
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "LEADLOOM_DATA_DIR": str(tmp_path / "data"),
+           "PYTHONPATH": str(root)}
+    subprocess.run([sys.executable, "-c", FILL, str(tmp_path / "data")], env=env, cwd=root,
+                   check=True, timeout=300)
+    out = tmp_path / "reports"
+    done = subprocess.run([sys.executable, "-m", "leadloom.cli", "report", "--cluster",
+                           "dongguan", "--lang", "en", "--out", str(out), "--json"],
+                          env=env, cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["has_data"] and summary["pdf_pages"] == PAGES_WITH_DATA
+    assert summary["figures"]["unique_buyers"] > 0 and summary["elapsed_s"] > 0
+    assert Path(summary["html"]).parent == out and Path(summary["pdf"]).is_file()
+    assert "Dongguan delegation" in Path(summary["html"]).read_text(encoding="utf-8")
+    assert "leadloom: drawing the PDF" in done.stderr
+    bad = subprocess.run([sys.executable, "-m", "leadloom.cli", "report", "--cluster",
+                          "atlantis", "--out", str(out)], env=env, cwd=root,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines() == [
+        bad.stderr.strip().splitlines()[0]] and "unknown cluster 'atlantis'" in bad.stderr

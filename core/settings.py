@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     worker_store: str = Field("memory://", description="Faust table store; changelog-backed")
     grafana_token: SecretStr = Field(
         SecretStr(""), description="Grafana service account token for 'leadloom dashboards"
-        " push' (role Admin); always masked",
+        " push --org' (role Admin; one org, the token's); always masked",
     )
     grafana_admin_user: str = Field(
         "", description="Grafana server admin for 'leadloom dashboards push' (creates the"

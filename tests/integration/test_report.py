@@ -31,10 +31,20 @@ from core import queries
 from core.reads import QueryResult
 from core.settings import Settings
 from core.store import Store
+from dashboards.build import build_all
+from dashboards.macros import TimeRange
+from dashboards.panel_sql import run_panels
 from leadloom.report import Report, make_report
 from leadloom.report.data import HOT_LEADS, READS, TOP_BOOTHS, Query
 from leadloom.report.pdf import PAGES_WITH_DATA
-from schemas.registry import BUYER_ALIASES, BUYER_EVENTS_TABLE, SCANS, TABLES_BY_NAME
+from schemas.registry import (
+    BUYER_ALIASES,
+    BUYER_EVENTS_TABLE,
+    BUYERS,
+    REGISTRATIONS,
+    SCANS,
+    TABLES_BY_NAME,
+)
 from schemas.scope import delegation_scope
 from tests.factories.rows import DayRows, fair_day_rows
 from tests.factories.stores import open_store
@@ -286,3 +296,35 @@ def test_the_command_reads_with_the_delegations_scope(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines() == [
         bad.stderr.strip().splitlines()[0]] and "unknown cluster 'atlantis'" in bad.stderr
+
+
+def test_the_figures_equal_the_delegation_dashboards(report: Report, store: Store,
+                                                     day: DayRows) -> None:
+    times = [datetime.fromisoformat(r["occurred_at"]) for r in day.decoded(SCANS.name)]
+    built = next(b for b in build_all(store.settings) if b.file.cluster_id == CLUSTER)
+    runs = {r.spec.id: r.result.rows for r in run_panels(
+        built, store.query, TimeRange(min(times), max(times), interval_s=60))}
+    assert runs[1][0][0] == report.data.unique_buyers  # unique buyers
+    assert runs[2][0][0] == report.data.repeat_visitors
+    assert list(runs[3][0]) == [report.data.tiers["hot"], report.data.tiers["warm"]]
+    assert list(runs[4][0][:2]) == [report.data.matches["matches"],
+                                    report.data.matches["intents"]]
+    assert [(r[0], r[1], r[2], r[3]) for r in runs[8]] == [
+        (s.stage, s.buyers, s.pairs, s.events) for s in report.data.funnel]
+
+
+def test_hot_leads_carry_masked_names_and_no_contact_data(report: Report,
+                                                          day: DayRows) -> None:
+    assert report.data.names_masked  # delegation_buyers is in the registry
+    buyers = {b["buyer_id"]: b for b in day.decoded(BUYERS.name)}
+    for lead in report.data.hot_leads:
+        profile = buyers[lead.buyer_id]
+        assert lead.name_masked == (profile["name_masked"] if profile["consent"] else "")
+        assert "*" in lead.name_masked or not lead.name_masked
+    page = report.html_path.read_text(encoding="utf-8")
+    text = " ".join(p.extract_text() for p in pypdf.PdfReader(report.pdf_path).pages)
+    secrets = {h for b in buyers.values() for k in ("email_hashes", "phone_hashes",
+                                                     "wechat_hashes", "badges") for h in b[k]}
+    secrets |= {r[k] for r in day.decoded(REGISTRATIONS.name)
+                for k in ("email_hash", "phone_hash", "wechat_hash", "badge_id") if r[k]}
+    assert secrets and [s for s in secrets if s in page or s in text] == []

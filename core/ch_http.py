@@ -28,6 +28,11 @@ TRANSPORT_PARAMS = frozenset({
     "http_response_buffer_size", "stacktrace",
 })
 
+# Settings clients send as their own timeout (clickhouse-go: max_execution_time from its read
+# timeout, on every request, Grafana's data source included): accepted at any value and not
+# applied, so the session's limit holds; refusing them would refuse those clients outright.
+CLIENT_TIMEOUT_SETTINGS = frozenset({"max_execution_time"})
+
 AUTHENTICATION_FAILED, READONLY, UNKNOWN_SETTING = 516, 164, 115
 _UNAUTHORIZED = frozenset({516, 192, 193, 194})  # auth failed, unknown user, wrong/required pw
 _FORBIDDEN = frozenset({497, 164, 446})  # access denied, readonly, function not allowed

@@ -247,7 +247,8 @@ class HttpInterface:
     @staticmethod
     def _check_settings(current: Callable[[str], str | None], params: dict[str, str]) -> None:
         for name, value in params.items():
-            if name in ch_http.TRANSPORT_PARAMS or name.startswith("param_"):
+            if (name in ch_http.TRANSPORT_PARAMS or name in ch_http.CLIENT_TIMEOUT_SETTINGS
+                    or name.startswith("param_")):
                 continue
             have = current(name)
             if have is None:
@@ -272,6 +273,9 @@ def _int(value: str | None) -> int:
 def _make_handler(interface: HttpInterface) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: clients pool their connections
+        # headers and body go out in two writes: without TCP_NODELAY the body waits for
+        # the client's delayed ACK (40 ms a request on Linux)
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:  # noqa: N802 (http.server naming)
             self._serve()

@@ -57,6 +57,7 @@ def pipeline_settings(broker: Settings, tmp_path: Path) -> Settings:
         namespace=namespace,
         data_dir=tmp_path / "data",
         cache_dir=broker.cache_dir,
+        http_port=0,  # the store owner's HTTP interface on any free port: tests run side by side
     )
 
 

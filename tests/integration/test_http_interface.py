@@ -219,6 +219,17 @@ def test_credentials_every_way_and_refused_when_wrong(owner: tuple[Store, QueryS
     with pytest.raises(DatabaseError) as failed:
         client(owner, "organizer", password="wrong")
     assert failed.value.code == 516
+    # the scope header is the owner's local key's: a configured user's own scope holds
+    status, _, body = raw(owner, "SELECT count() FROM leadloom.buyers", user="delegation_keqiao",
+                          headers={"X-LeadLoom-Scope": "organizer"})
+    assert status == 403 and b"(ACCESS_DENIED)" in body
+    key = json.loads((owner[0].settings.data_dir / "store.endpoint").read_text())["key"]
+    local = {"user": "leadloom_local", "password": key}
+    keqiao = owner[0].query("SELECT count() FROM leadloom.scans"
+                            " WHERE cluster_id = 'keqiao'").rows[0][0]
+    status, _, body = raw(owner, "SELECT count() FROM leadloom.scans", local, auth=False,
+                          headers={"X-LeadLoom-Scope": "delegation:keqiao"})
+    assert (status, body) == (200, f"{keqiao}\n".encode())
     # the owner's local user takes the owner's key only
     status, _, _ = raw(owner, "SELECT 1", {"user": "leadloom_local", "password": "guess"},
                        auth=False)

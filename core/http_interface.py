@@ -16,8 +16,9 @@ The subset served (``core.ch_http`` for the wire details):
 - credentials: ``Authorization: Basic``, ``X-ClickHouse-User``/``X-ClickHouse-Key``, or
   ``user``/``password`` parameters; anything else: AUTHENTICATION_FAILED (516, HTTP 401).
   The built-in user ``leadloom_local`` (the owner's key, in the endpoint file, mode 0600) is
-  the organizer, or the scope named by ``X-LeadLoom-Scope`` (``organizer``, ``ops``,
-  ``delegation:<cluster_id>``), honoured for that key only: ``read_query`` uses it;
+  the owner (``scoped_sessions.OWNER``: the organizer's reads in every database), or the
+  scope named by ``X-LeadLoom-Scope`` (``organizer``, ``ops``, ``delegation:<cluster_id>``),
+  honoured for that key only: ``read_query`` and ``leadloom sql`` use it;
 - output: the statement's own ``FORMAT``, else ``default_format``, else TabSeparated; any
   format the engine writes. Native for a client announcing ``client_protocol_version`` > 0
   is re-framed (``ch_http.reframe_native``). The whole answer is buffered (as with
@@ -47,7 +48,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from core import ch_http
 from core.reads import Refused, StoreError
-from core.scoped_sessions import ACCESS_DENIED, EngineError, ScopedSessions, check
+from core.scoped_sessions import ACCESS_DENIED, OWNER, EngineError, ScopedSessions, check
 from core.users import Users, UsersError
 from schemas.scope import OPS_SCOPE, ORGANIZER_SCOPE, Role, Scope, delegation_scope
 
@@ -91,12 +92,13 @@ class Authenticator:
                 self._remembered.clear()
             return self._users
 
-    def scope_of(self, user: str, password: str, scope_header: str | None) -> Scope:
-        """The scope of these credentials; ``Refused`` (516) for wrong ones."""
+    def scope_of(self, user: str, password: str, scope_header: str | None) -> Scope | None:
+        """The scope of these credentials (``OWNER``: the local key without a scope header);
+        ``Refused`` (516) for wrong ones."""
         if user == LOCAL_USER:
             if not hmac.compare_digest(password.encode(), self.local_key.encode()):
                 raise _auth_failed(user)
-            return _parse_scope(scope_header) if scope_header else ORGANIZER_SCOPE
+            return _parse_scope(scope_header) if scope_header else OWNER
         users = self._current()
         tag = hmac.new(self._pepper, password.encode(), hashlib.sha256).digest()
         with self._lock:
@@ -177,7 +179,7 @@ class HttpInterface:
             text = self._sql(params, body)
             scope, user = self._who(headers, params)
             database = params.get("database") or self.database
-            if database in _CATALOGS and scope.role is Role.DELEGATION:
+            if database in _CATALOGS and scope is not None and scope.role is Role.DELEGATION:
                 # a session's filters are for a database of tables; the catalogs' own
                 # readable tables are reached from the store's database
                 raise Refused(f"{user}: Not enough privileges to use database {database}",
@@ -231,7 +233,8 @@ class HttpInterface:
             raise Refused("Empty query", 62, "SYNTAX_ERROR")
         return text
 
-    def _who(self, headers: dict[str, str], params: dict[str, str]) -> tuple[Scope, str]:
+    def _who(self, headers: dict[str, str], params: dict[str, str]
+             ) -> tuple[Scope | None, str]:
         user, password = params.get("user"), params.get("password", "")
         basic = headers.get("authorization", "")
         if basic[:6].lower() == "basic ":

@@ -77,7 +77,8 @@ class QueryServer:
 def read_query(settings: Settings, sql: str, timeout_s: float | None = None, *,
                scope: Scope | None = None,
                credentials: tuple[str, str] | None = None) -> QueryResult:
-    """Run one read statement from any process, within ``scope`` (None: the organizer's).
+    """Run one read statement from any process, within ``scope`` (None: the store owner's,
+    ``core.scoped_sessions.OWNER``: the organizer's reads in every database, a demo's too).
 
     On the embedded store it goes to the owner's HTTP interface while an owner (``leadloom
     run``, a demo) runs, as the owner's local user with ``scope``, or as ``credentials``
@@ -104,7 +105,7 @@ def read_query(settings: Settings, sql: str, timeout_s: float | None = None, *,
         name = LOCAL_USER
     store = Store(settings, migrations=(), read_time_limit_s=limit_s)
     try:
-        with store.scoped_sessions().borrow(scope or ORGANIZER_SCOPE, store.database) as session:
+        with store.scoped_sessions().borrow(scope, store.database) as session:
             vetted = check(session, sql, {}, name)
             if vetted.output_format is not None:
                 raise StoreError(_OWN_FORMAT)

@@ -20,6 +20,11 @@ every table the engine's analyzer resolves (``EXPLAIN QUERY TREE``, on the same 
 session: it runs scalar subqueries, and its output never leaves this module) that the scope
 may not read: ACCESS_DENIED (497).
 
+``OWNER`` (None) is the store owner's own scope, for LeadLoom's processes through the
+owner's local key (``leadloom sql``, ``read_query`` without a scope): the organizer's tables
+in every database (a demo's, too), no filters, and the same readonly=1, time limit and
+pre-check (no files, no ``system.parts``).
+
 A table created after a session opened (a migration, a demo database) has no filter in it;
 the pools compare a signature of ``system.tables`` before each borrow and reopen their
 sessions when it changed, and the check refuses any table a delegation's session has no
@@ -46,12 +51,14 @@ from core.reads import (
     escape_param,
     vet,
 )
-from schemas.scope import Role, Scope
+from schemas.scope import ORGANIZER_SCOPE, Role, Scope
 
 POOL_SIZE = 4
 """Sessions per (scope, database) at most; more queries of that scope wait for one."""
 
-ACCESS_DENIED, UNKNOWN_TABLE, TOO_MANY_QUERIES = 497, 60, 202
+ACCESS_DENIED, UNKNOWN_TABLE, TOO_MANY_QUERIES, UNKNOWN_DATABASE = 497, 60, 202, 81
+OWNER: Scope | None = None
+"""The store owner's own scope (module docstring)."""
 
 
 class EngineError(StoreError):
@@ -93,16 +100,20 @@ class Answer:
 class Session:
     """One engine handle set up for ``scope`` on ``database`` (module docstring)."""
 
-    def __init__(self, path: str, scope: Scope, database: str, limit_s: float,
+    def __init__(self, path: str, scope: Scope | None, database: str, limit_s: float,
                  tables: list[tuple[str, str]], signature: tuple[int, int]) -> None:
         self.scope = scope
         self.database = database
         self.signature = signature
         self.tables = frozenset(tables)  # what existed at open: the filters cover these
-        self.filters = scope.table_filters(database, tables)
+        self.filters = scope.table_filters(database, tables) if scope is not None else {}
         self.conn = chdb.connect(path)
         try:
-            self._set(f"USE `{database.replace('`', '``')}`")
+            try:
+                self._set(f"USE `{database.replace('`', '``')}`")
+            except EngineError as exc:  # the owner reads other databases by their names
+                if scope is not OWNER or exc.code != UNKNOWN_DATABASE:
+                    raise
             self._set(f"SET max_execution_time = {float(limit_s)}")
             self._set("SET allow_python_table_function = 0")
             self._set("SET allow_introspection_functions = 0")
@@ -166,14 +177,15 @@ def check(session: Session, sql: str, params: dict[str, str], user: str) -> Vett
     if foreign:
         raise Refused(f"refused: the store is read-only for queries and serves no table"
                       f" function {foreign[0]}()")
+    scope = session.scope or ORGANIZER_SCOPE
     for database, table in sorted(tables):
-        readable = database in (session.database, "system") and session.scope.may_read(
-            database, table)
+        readable = scope.may_read(database, table) and (
+            session.scope is OWNER or database in (session.database, "system"))
         if not readable:
             raise Refused(f"{user}: Not enough privileges. To execute this query, it's"
                           f" necessary to have the grant SELECT ON {database}.{table}",
                           ACCESS_DENIED, "ACCESS_DENIED")
-        if session.scope.role is Role.DELEGATION and (database, table) not in session.tables:
+        if scope.role is Role.DELEGATION and (database, table) not in session.tables:
             # created after this session opened: no filter of this scope covers it yet
             raise Refused(f"refused: table {database}.{table} is newer than this session;"
                           " try again", UNKNOWN_TABLE, "UNKNOWN_TABLE")
@@ -230,7 +242,7 @@ class ScopedSessions:
         self.limit_s = limit_s
         self.size = size
         self._lock = threading.Lock()
-        self._pools: dict[tuple[Scope, str], _Pool] = {}
+        self._pools: dict[tuple[Scope | None, str], _Pool] = {}
         self._closed = False
         self._catalog = chdb.connect(path)  # system.tables only: the signature, the list
         self._catalog_lock = threading.Lock()
@@ -253,7 +265,7 @@ class ScopedSessions:
         return int(rows[0][0]), int(rows[0][1])
 
     @contextmanager
-    def borrow(self, scope: Scope, database: str) -> Iterator[Session]:
+    def borrow(self, scope: Scope | None, database: str) -> Iterator[Session]:
         """A session of ``scope`` on ``database``, current with the tables that exist."""
         signature = self.signature()
         with self._lock:
@@ -276,7 +288,7 @@ class ScopedSessions:
         finally:
             pool.slots.release()
 
-    def _take(self, pool: _Pool, scope: Scope, database: str,
+    def _take(self, pool: _Pool, scope: Scope | None, database: str,
               signature: tuple[int, int]) -> Session:
         with self._lock:
             if self._closed:

@@ -21,6 +21,7 @@ import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from core.owner import QueryServer, read_query
+from core.reads import StoreError
 from core.settings import Settings
 from core.store import Store
 from core.users import Users
@@ -283,6 +284,18 @@ def test_read_query_and_leadloom_sql_go_through_the_interface(
     sql = "SELECT count() FROM leadloom.scans FINAL"
     assert read_query(settings, sql).rows == [[total]]
     assert read_query(settings, sql, scope=delegation_scope("keqiao")).rows == [[keqiao]]
+
+    # the owner's own reads (no scope) reach every database, as a demo's is read
+    store.client.command("CREATE DATABASE IF NOT EXISTS demo_like")
+    store.client.command("CREATE TABLE demo_like.t (n UInt8) ENGINE = MergeTree ORDER BY n")
+    try:
+        store.client.command("INSERT INTO demo_like.t VALUES (1), (2)")
+        assert read_query(settings, "SELECT count() FROM demo_like.t").rows == [[2]]
+        assert ["demo_like"] in read_query(settings, "SHOW DATABASES").rows
+        with pytest.raises(StoreError, match="ACCESS_DENIED"):  # a scope keeps its database
+            read_query(settings, "SELECT count() FROM demo_like.t", scope=ORGANIZER_SCOPE)
+    finally:
+        store.client.command("DROP DATABASE demo_like")
 
     env = {**os.environ, "LEADLOOM_DATA_DIR": str(settings.data_dir),
            "LEADLOOM_NAMESPACE": settings.namespace}

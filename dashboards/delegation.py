@@ -5,8 +5,8 @@ That keeps a delegation's dashboard on its cluster; it is not a data boundary (a
 user of the org can send SQL to the data source): ARCHITECTURE.md, "Dashboards: push".
 
 Contact data: the hot leads table shows the buyer's masked name and company from
-``buyers`` (personal data there is only hashed or masked, and only with consent); no
-panel selects a hash or any other contact column.
+``delegation_buyers`` (the cluster's own buyers, masked profile only, emptied without
+consent: what a delegation may read); no panel selects a hash or any other contact column.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dashboards.style import DashboardSpec, Grid, Kind, PanelSpec
 from dashboards.variables import CLUSTER, FAIR, cluster_variable, fair_variable
 from schemas.reference import Cluster
 from schemas.registry import (
-    BUYERS,
+    DELEGATION_BUYERS,
     FUNNEL_BY_CLUSTER,
     LEAD_SCORES_CLUSTER,
     LEAD_SCORES_EXHIBITOR,
@@ -83,9 +83,8 @@ def delegation(db: str, cluster: Cluster) -> DashboardSpec:
             "SELECT l.buyer_id AS buyer_id, b.name_masked AS name, b.company AS company,"
             " l.exhibitor_id AS exhibitor_id, round(l.score, 1) AS score, l.tier AS tier,"
             f" l.last_activity AS last_activity FROM {t}{LEAD_SCORES_EXHIBITOR.name} AS l"
-            " LEFT JOIN (SELECT buyer_id, argMax(name_masked, version) AS name_masked,"
-            f" argMax(company, version) AS company FROM {t}{BUYERS.name}"
-            f" WHERE fair_id = {FAIR} GROUP BY buyer_id) AS b ON b.buyer_id = l.buyer_id"
+            " LEFT JOIN (SELECT buyer_id, name_masked, company"
+            f" FROM {t}{DELEGATION_BUYERS.name} WHERE {_SCOPE}) AS b ON b.buyer_id = l.buyer_id"
             f" WHERE l.fair_id = {FAIR} AND l.cluster_id = {CLUSTER}"
             f" ORDER BY l.score DESC, l.buyer_id, l.exhibitor_id LIMIT {HOT_LEADS}",
             Grid(0, 13, 14, 9),

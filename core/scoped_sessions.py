@@ -198,7 +198,9 @@ def _query_tree_sources(tree: list[str]) -> tuple[set[tuple[str, str]], set[str]
     functions: set[str] = set()
     for line in tree:
         node, _, rest = line.strip().partition(" ")
-        if node not in ("TABLE", "TABLE_FUNCTION"):
+        # a node's line starts "<NODE> id: N"; "TABLE EXPRESSION" (under ARRAY_JOIN) is a
+        # section label, not a table
+        if node not in ("TABLE", "TABLE_FUNCTION") or not rest.startswith("id: "):
             continue
         fields = dict(part.partition(": ")[::2] for part in rest.split(", "))
         if node == "TABLE":

@@ -174,12 +174,12 @@ class Scope:
             key = f"{db}.{table}"
             if db == SYSTEM_DATABASE and table in SYSTEM_FILTERED:
                 filters[key] = listing[table]
+            elif db == SYSTEM_DATABASE and self.may_read(db, table):
+                continue  # readable as it is (system.one, system.settings, ...)
             elif db == database and self.may_read(db, table):
                 if self.role is Role.DELEGATION:
                     column = DELEGATION_TABLES[table]
                     filters[key] = f"{column} = {_quote(self.cluster_id or '')}"
-            elif db == SYSTEM_DATABASE and self.may_read(db, table):
-                continue  # readable as it is (system.one, system.settings, ...)
             else:
                 filters[key] = DENY
         return filters

@@ -149,7 +149,8 @@ def test_everything_of_the_cluster_comes_back_however_asked(owner: tuple[Store, 
                 f"SELECT count() FROM (SELECT event_id FROM scans FINAL WHERE cluster_id ="
                 f" '{CLUSTER}' UNION ALL SELECT event_id FROM scans FINAL WHERE cluster_id ="
                 f" '{OTHER}')",
-                "SELECT count() FROM scans FINAL WHERE cluster_id = {c:String}"):
+                "SELECT count() FROM scans FINAL WHERE cluster_id = {c:String}",
+                "SELECT countIf(n = 1) FROM scans FINAL ARRAY JOIN [1, 2] AS n"):
         got = member.query(sql, parameters={"c": CLUSTER}).result_rows
         assert got == [(mine,)], sql
 
@@ -164,6 +165,7 @@ REFUSED = {
                              " (SELECT fair_id FROM buyers)", ACCESS_DENIED),
     "buyers in a scalar subquery": ("SELECT (SELECT count() FROM buyers)", ACCESS_DENIED),
     "buyers joined": ("SELECT count() FROM scans JOIN buyers USING (fair_id)", ACCESS_DENIED),
+    "buyers array-joined": ("SELECT count() FROM buyers ARRAY JOIN [1, 2] AS n", ACCESS_DENIED),
     "describe buyers": ("DESCRIBE TABLE buyers", ACCESS_DENIED),
     "show create buyers": ("SHOW CREATE TABLE buyers", ACCESS_DENIED),
     "system.parts": ("SELECT sum(rows) FROM system.parts", ACCESS_DENIED),

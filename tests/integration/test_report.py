@@ -328,3 +328,25 @@ def test_hot_leads_carry_masked_names_and_no_contact_data(report: Report,
     secrets |= {r[k] for r in day.decoded(REGISTRATIONS.name)
                 for k in ("email_hash", "phone_hash", "wechat_hash", "badge_id") if r[k]}
     assert secrets and [s for s in secrets if s in page or s in text] == []
+
+
+def test_the_pdf_renders_to_png_pages_with_text_and_plots(report: Report,
+                                                          tmp_path: Path) -> None:
+    """The PDF as a reader sees it: pdftoppm (poppler, installed by ./dev test) rasterises
+    every page; each page has ink (text), and the plot pages carry colour (the series),
+    not only the black and grey of text and axes."""
+    from PIL import Image
+
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(report.pdf_path),
+                    str(tmp_path / "page")], check=True, capture_output=True, timeout=120)
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert len(pages) == report.pdf_pages
+    coloured_pages = 0
+    for png in pages:
+        image = Image.open(png).convert("RGB")
+        pixels = list(image.getdata())
+        ink = sum(1 for r, g, b in pixels if min(r, g, b) < 200) / len(pixels)
+        colour = sum(1 for r, g, b in pixels if max(r, g, b) - min(r, g, b) > 60)
+        assert 0.005 < ink < 0.6, (png.name, ink)
+        coloured_pages += colour / len(pixels) > 0.002
+    assert coloured_pages >= report.pdf_pages - 1  # every page but the cover has a plot

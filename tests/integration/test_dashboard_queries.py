@@ -6,23 +6,30 @@ previous season imported, the pipeline's own metrics of the last hour (rows of
 recent), the snapshots refreshed; then for each of the 20 dashboards: its variables take
 the value Grafana would start with, each panel's ``rawSql`` from the JSON model is expanded
 (``dashboards.macros``) over the fair day's span (ops: the last hour, its default range) and
-run through the store's read path (``readonly=1``), and its answer must have the panel's
+run through the store owner's ClickHouse HTTP interface with clickhouse-connect's http client,
+logged in as the user of the dashboard's Grafana org (organizer, ops, the delegation: its
+filters, ``readonly=1`` and the pre-check), and its answer must have the panel's
 shape (time series: a time column and numeric values; tables: the declared columns) and at
 least one row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
+import clickhouse_connect
 import orjson
 import pytest
 
+from core.owner import QueryServer
+from core.reads import QueryResult
 from core.settings import Settings
 from core.store import Store
-from dashboards.build import BuiltDashboard, build_all
+from core.users import Users
+from dashboards.build import WALL_UID, BuiltDashboard, build_all
 from dashboards.macros import TimeRange
+from dashboards.ops import OPS_UID
 from dashboards.panel_sql import run_panels, shape_problems, variable_values
 from schemas.reference import CLUSTERS
 from schemas.registry import (
@@ -38,6 +45,7 @@ from schemas.registry import (
     TopicNames,
     worker_source,
 )
+from schemas.scope import OPS_SCOPE, ORGANIZER_SCOPE, delegation_scope
 from tests.factories.rows import DayRows, fair_day_rows
 from tests.factories.stores import open_store
 
@@ -122,7 +130,7 @@ def _spread(letters: list[dict], over: TimeRange) -> list[bytes]:
 @pytest.fixture(scope="module")
 def store(day: DayRows, span: TimeRange, recent: TimeRange,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    store = open_store(Settings(data_dir=tmp_path_factory.mktemp("dashboards")))
+    store = open_store(Settings(data_dir=tmp_path_factory.mktemp("dashboards"), http_port=0))
     rows = dict(day.rows)
     # The builders stamp every dead letter with one fixed "now" after the day; in a running
     # fair messages fail while it runs: every other one during the fair day (the wall), the
@@ -148,6 +156,43 @@ def built(store: Store) -> list[BuiltDashboard]:
     return build_all(store.settings)
 
 
+PASSWORD = "grafana-org-password"
+
+
+@pytest.fixture(scope="module")
+def interface(store: Store) -> Iterator[int]:
+    """The store owner's ClickHouse HTTP interface, with the users Grafana's data sources
+    log in as (one per org: organizer, ops, delegation_<cluster>); yields its port."""
+    users = Users().add(ORGANIZER_SCOPE.name, ORGANIZER_SCOPE, PASSWORD).add(
+        OPS_SCOPE.name, OPS_SCOPE, PASSWORD)
+    for cluster in CLUSTERS:
+        scope = delegation_scope(cluster.id)
+        users = users.add(scope.name, scope, PASSWORD)
+    users.save(store.settings.data_dir / "users.json")
+    server = QueryServer(store, store.settings)
+    server.start()
+    assert server.interface is not None
+    try:
+        yield server.interface.port
+    finally:
+        server.stop()
+
+
+def through_interface(port: int, built: BuiltDashboard) -> Callable[[str], QueryResult]:
+    """A query as the dashboard's Grafana data source sends it: clickhouse-connect's http
+    client, logged in as the user of the dashboard's org."""
+    scope = (ORGANIZER_SCOPE if built.file.uid == WALL_UID else OPS_SCOPE
+             if built.file.uid == OPS_UID else delegation_scope(str(built.file.cluster_id)))
+    client = clickhouse_connect.get_client(host="127.0.0.1", port=port, username=scope.name,
+                                           password=PASSWORD, database=NAMESPACE)
+
+    def query(sql: str) -> QueryResult:
+        result = client.query(sql)
+        return QueryResult(list(result.column_names), [list(r) for r in result.result_rows])
+
+    return query
+
+
 def test_the_build_has_the_wall_ops_and_every_delegation(built: list[BuiltDashboard]) -> None:
     uids = [b.file.uid for b in built]
     assert uids[:2] == ["leadloom-wall", "leadloom-ops"]
@@ -166,9 +211,12 @@ def test_the_fair_variable_starts_on_the_stored_fair(built: list[BuiltDashboard]
 @pytest.mark.parametrize("index", range(2 + len(CLUSTERS)),
                          ids=["wall", "ops"] + [c.id for c in CLUSTERS])
 def test_every_panel_answers_with_its_shape(index: int, built: list[BuiltDashboard],
-                                            store: Store, span: TimeRange,
+                                            interface: int, span: TimeRange,
                                             recent: TimeRange) -> None:
-    runs = run_panels(built[index], store.query, recent if index == 1 else span)
+    # through the HTTP interface as the dashboard's org user: the filters, readonly=1
+    # and the pre-check a Grafana data source meets
+    query = through_interface(interface, built[index])
+    runs = run_panels(built[index], query, recent if index == 1 else span)
     assert len(runs) == len(built[index].spec.panels)
     problems = [p for run in runs for p in shape_problems(run)]
     assert problems == []

@@ -310,6 +310,52 @@ def _access(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _groups(args: argparse.Namespace, settings: Settings) -> int:
+    from leadloom.commands import groups
+
+    if args.groups_command != "reset":
+        result = groups.list_groups(settings)
+        if not args.json:
+            for g in result["groups"]:
+                members = len(g["members"])
+                print(f"{g['group']}  state={g['state'] or '-'} members={members} lag={g['lag']}"
+                      + ("" if g["exists"] else "  (no commits yet)"))
+                for r in g["partitions"]:
+                    committed = "-" if r["committed"] is None else r["committed"]
+                    print(f"  {r['topic']}[{r['partition']}]  committed={committed}"
+                          f" end={r['end']} lag={r['lag']}")
+        if args.json:
+            emit_json(result)
+        return 0
+    plan = groups.plan_reset(settings, args.group, groups.parse_time(args.to_time),
+                             args.topic or None)
+    for r in plan["partitions"]:
+        current = "-" if r["current"] is None else r["current"]
+        print(f"{r['topic']}[{r['partition']}]: {current} -> {r['new']}",
+              file=sys.stderr if args.json else sys.stdout)
+    result = {**plan, "dry_run": args.dry_run, "applied": False}
+    if not args.dry_run:
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise groups.GroupsError("no terminal to confirm on: pass --yes to reset"
+                                         f" group {args.group!r}")
+            print(f"reset {len(plan['partitions'])} partition(s) of {args.group}? [y/N] ",
+                  end="", file=sys.stderr, flush=True)
+            if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+                progress("reset cancelled: nothing changed")
+                if args.json:
+                    emit_json(result)
+                return 1
+        groups.apply_reset(settings, plan)
+        result["applied"] = True
+        progress(f"group {args.group}: {len(plan['partitions'])} partition(s) reset")
+    else:
+        progress("dry run: nothing changed")
+    if args.json:
+        emit_json(result)
+    return 0
+
+
 DEMO_SURGE = "keqiao@14:30"
 SURGE_HELP = ("CLUSTER@HH:MM: add a burst of scans and inquiries for one cluster from that"
               " local fair time (e.g. keqiao@14:30)")
@@ -613,6 +659,36 @@ def build_parser() -> argparse.ArgumentParser:
     access_sql.add_argument("--json", action="store_true",
                             help="one JSON object: users, row_policies, statements")
     access.set_defaults(handler=_access)
+    groups = sub.add_parser(
+        "groups", help="the namespace's consumer groups: lag per partition; reset by time",
+        description=(
+            "Without an action: the stream workers' and the sink's groups with, per topic and"
+            " partition, the committed offset, end offset and lag, and the group's state and"
+            " members. 'reset' moves a stopped group's offsets to a time."
+        ),
+    )
+    groups.add_argument("--json", action="store_true")
+    groups_sub = groups.add_subparsers(dest="groups_command", metavar="ACTION")
+    groups_reset = groups_sub.add_parser(
+        "reset", help="reset a stopped group's committed offsets to a time",
+        description=(
+            "Commit, for every partition of the group's topics (or --topic), the offset of the"
+            " first message at or after --to-time (its end offset when there is none). Refuses"
+            " a group with active members (stop 'leadloom run' first). Shows the plan"
+            " (partition: current -> new) and asks on a terminal; without one, needs --yes."
+        ),
+    )
+    groups_reset.add_argument("group", help="a group of the namespace (see 'leadloom groups')")
+    groups_reset.add_argument("--to-time", required=True, metavar="T",
+                              help="ISO-8601 time with a zone (e.g. 2026-05-04T10:00:00+08:00),"
+                                   " or earliest or latest")
+    groups_reset.add_argument("--topic", action="append", metavar="TOPIC",
+                              help="only this topic (repeatable; default: all of the group's)")
+    groups_reset.add_argument("--dry-run", action="store_true",
+                              help="print the plan and change nothing")
+    groups_reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    groups_reset.add_argument("--json", action="store_true")
+    groups.set_defaults(handler=_groups)
     return parser
 
 

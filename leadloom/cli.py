@@ -687,7 +687,8 @@ def build_parser() -> argparse.ArgumentParser:
     groups_reset.add_argument("--dry-run", action="store_true",
                               help="print the plan and change nothing")
     groups_reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    groups_reset.add_argument("--json", action="store_true")
+    # SUPPRESS: `groups --json reset ...` keeps the --json given before the action
+    groups_reset.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     groups.set_defaults(handler=_groups)
     return parser
 

@@ -36,6 +36,27 @@ def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=120, check=False)
 
 
+def _on_terminal(settings: Settings, answer: str,
+                 *args: str) -> tuple[int, str]:
+    """The CLI with a pseudo-terminal as stdin (``answer`` typed at the prompt); its exit
+    code and stderr."""
+    import pty
+
+    env = {**os.environ, **settings_env(settings)}
+    env.pop("LEADLOOM_DEBUG", None)
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "leadloom.cli", *args], cwd=REPO,
+                                env=env, stdin=follower, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        os.write(leader, answer.encode() + b"\n")
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    return proc.returncode, err
+
+
 def _committed(settings: Settings, group: str) -> dict[int, int]:
     client = admin(settings)
     try:
@@ -136,6 +157,16 @@ def test_groups_lag_and_reset_to_time(pipeline_settings: Settings) -> None:
     foreign = _cli(settings, "groups", "reset", "someone-else", "--to-time", between, "--yes")
     assert foreign.returncode == 1 and "not a consumer group" in foreign.stderr
 
+    # on a terminal: "n" changes nothing, exit 1; the human listing shows the lag
+    code, err = _on_terminal(settings, "n", "groups", "reset", group, "--to-time", between,
+                             "--topic", topic)
+    assert code == 1 and "[y/N]" in err and "nothing changed" in err
+    assert _committed(settings, group) == before
+    human = _cli(settings, "groups")
+    assert human.returncode == 0, human.stderr
+    assert f"  {topic}[{partitions[0]}]  committed={COMMITTED} end={2 * PER_BATCH}" \
+        f" lag={2 * PER_BATCH - COMMITTED}" in human.stdout.splitlines()
+
     # --yes: committed exactly at the first message at/after T
     done = _cli(settings, "groups", "reset", group, "--to-time", between, "--topic", topic,
                 "--yes", "--json")
@@ -143,6 +174,15 @@ def test_groups_lag_and_reset_to_time(pipeline_settings: Settings) -> None:
     assert json.loads(done.stdout.strip().splitlines()[-1])["applied"] is True
     after = _committed(settings, group)
     assert {p: after[p] for p in partitions} == expected
+
+    # "y" on a terminal applies (back to the first offsets; `--json` before the action)
+    code, err = _on_terminal(settings, "y", "groups", "--json", "reset", group, "--to-time",
+                             "earliest", "--topic", topic)
+    assert code == 0, err
+    assert {p: _committed(settings, group)[p] for p in partitions} == dict.fromkeys(partitions, 0)
+    again = _cli(settings, "groups", "reset", group, "--to-time", between, "--topic", topic,
+                 "--yes")
+    assert again.returncode == 0, again.stderr
 
     # an active member: refused, nothing changed
     member = KafkaConsumer(topic, bootstrap_servers=bootstrap_list(settings), group_id=group,

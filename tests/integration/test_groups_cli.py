@@ -110,7 +110,7 @@ def test_groups_lag_and_reset_to_time(pipeline_settings: Settings) -> None:
     by_group = {g["group"]: g for g in report["groups"]}
     assert set(by_group) == {settings.faust_app_id, group}
     sink = by_group[group]
-    assert sink["exists"] and sink["members"] == []
+    assert sink["exists"] and sink["members"] == [] and sink["state"] == "Empty"
     rows = {(r["topic"], r["partition"]): r for r in sink["partitions"]}
     for p in partitions:
         assert rows[topic, p] == {"topic": topic, "partition": p, "committed": COMMITTED,
@@ -196,6 +196,11 @@ def test_groups_lag_and_reset_to_time(pipeline_settings: Settings) -> None:
         assert busy.returncode == 1
         assert "active member" in busy.stderr and "stop 'leadloom run'" in busy.stderr
         assert len(busy.stderr.strip().splitlines()) == 1
+        live = _cli(settings, "groups", "--json")
+        live_sink = {g["group"]: g for g in
+                     json.loads(live.stdout.strip().splitlines()[-1])["groups"]}[group]
+        assert live_sink["state"] == "Stable" and len(live_sink["members"]) == 1
+        assert live_sink["members"][0]["member_id"]
     finally:
         member.close(autocommit=False)
     assert {p: _committed(settings, group)[p] for p in partitions} == expected

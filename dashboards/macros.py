@@ -41,6 +41,9 @@ KNOWN = WITH_ARGS | WITHOUT_ARGS
 QUOTE_FORMATS = frozenset({"singlequote", "sqlstring"})
 
 
+GRAFANA_POINTS = 1000  # Grafana's interval: about one point per pixel of a wide panel
+
+
 class MacroError(ValueError):
     """A macro or variable the expander (and so the plugin) cannot expand."""
 
@@ -59,6 +62,15 @@ class TimeRange:
         if self.interval_s < 1:
             raise MacroError("the interval is at least 1 second")
 
+    @classmethod
+    def spanning(cls, start: object, end: object) -> TimeRange:
+        """``start`` .. ``end`` (datetimes, naive ones taken as UTC, or ISO-8601 text, as
+        the engine returns them) with the interval Grafana picks for a wide panel: about
+        :data:`GRAFANA_POINTS` points over the range, at least 1 s."""
+        first, last = _as_utc(start), _as_utc(end)
+        points = int((last - first).total_seconds()) // GRAFANA_POINTS
+        return cls(first, last, max(1, points))
+
     @property
     def from_s(self) -> int:
         return int(self.start.timestamp())
@@ -74,6 +86,11 @@ class TimeRange:
     @property
     def to_ms(self) -> int:
         return int(self.end.timestamp() * 1000)
+
+
+def _as_utc(value: object) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def substitute(sql: str, variables: Mapping[str, str]) -> str:

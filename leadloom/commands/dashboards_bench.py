@@ -40,7 +40,6 @@ from schemas.registry import SCANS
 RUNS = 5
 PANEL_BAR_MS = 300.0
 WALL_BAR_MS = 1500.0
-POINTS = 1000  # Grafana's interval: about one point per pixel of a wide panel
 OPS_HOURS = 24  # the ops dashboard's range: a day (its default is the last hour)
 
 
@@ -76,15 +75,14 @@ def run(settings: Settings, events: int, progress: Callable[[str], None],
         store.refresh_snapshots()
         first, last = store.query(f"SELECT min(occurred_at), max(occurred_at)"
                                   f" FROM {db}.{SCANS.name}").rows[0]
-        start, end = _utc(first), _utc(last)
-        interval = max(1, int((end - start).total_seconds()) // POINTS)
-        span = TimeRange(start, end, interval)
+        span = TimeRange.spanning(first, last)
+        start, end, interval = span.start, span.end, span.interval_s
         now = datetime.now(UTC).replace(microsecond=0)
         metrics = ops_history.write_metrics(store, settings.namespace, now)
         dead = ops_history.write_dead_letters(store, settings.namespace, start, end, events)
         progress(f"{metrics} pipeline metric rows ({ops_history.RETENTION_DAYS} days),"
                  f" {dead} dead letters")
-        ops_span = TimeRange(now - timedelta(hours=OPS_HOURS), now, OPS_HOURS * 3600 // POINTS)
+        ops_span = TimeRange.spanning(now - timedelta(hours=OPS_HOURS), now)
         built = build_all(bench_settings)
         progress(f"timing {sum(len(b.spec.panels) for b in built)} panels of {len(built)}"
                  f" dashboards over {start.isoformat()} .. {end.isoformat()}")
@@ -127,8 +125,3 @@ def _p50(fn: Callable[[], object]) -> float:
         fn()
         times.append(time.perf_counter() - started)
     return round(statistics.median(times) * 1000, 1)
-
-
-def _utc(value: object) -> datetime:
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -36,7 +36,6 @@ LIVE_EVENTS = 1_600  # simulated events, of which the ~1,000 scans and inquiries
 LIVE_RATE = 100.0  # per second: about 10 s, two or three of the sink's 5 s intervals
 LIVE_TYPES = (EventType.BOOTH_SCAN.value, EventType.ONLINE_INQUIRY.value)  # no profiles:
 # a fair's supplier profiles are sent before it; the tail's would join the day's book
-POINTS = 1000  # Grafana's interval: about one point per pixel of a wide panel
 METRICS_WAIT_S = 20.0  # the sink writes its latency rows every streams.metrics.INTERVAL_S
 
 
@@ -83,6 +82,7 @@ def check_panels(pipeline: Pipeline, settings: Settings, fair_id: str,
     "panels", "with_rows", "empty" (["<uid> <id> <title>"]), "slowest_ms", "fair_range"}``.
     Raises :class:`DashboardCheckFailed` when a query fails."""
     from dashboards.build import build_all
+    from dashboards.macros import TimeRange
     from dashboards.ops import OPS_UID
     from dashboards.panel_sql import PanelQueryError, run_panels, variable_values
 
@@ -92,8 +92,8 @@ def check_panels(pipeline: Pipeline, settings: Settings, fair_id: str,
     first = query(f"SELECT min(occurred_at) FROM {db}.{SCANS.name}"
                   f" WHERE fair_id = '{fair_id}'").rows[0][0]
     now = datetime.now(UTC).replace(microsecond=0)
-    fair_range = _range(_utc(first), now)
-    ops_range = _range(now - timedelta(hours=1), now)
+    fair_range = TimeRange.spanning(first, now)
+    ops_range = TimeRange.spanning(now - timedelta(hours=1), now)
     built = build_all(settings)
     progress(f"running the {sum(len(b.spec.panels) for b in built)} panel queries of"
              f" {len(built)} dashboards")
@@ -111,16 +111,6 @@ def check_panels(pipeline: Pipeline, settings: Settings, fair_id: str,
     return {"dashboards": len(built), "panels": len(runs), "with_rows": len(runs) - len(empty),
             "empty": empty, "slowest_ms": max((r.ms for r in runs), default=0.0),
             "fair_range": [fair_range.start.isoformat(), fair_range.end.isoformat()]}
-
-
-def _range(start: datetime, end: datetime) -> Any:
-    from dashboards.macros import TimeRange
-
-    return TimeRange(start, end, max(1, int((end - start).total_seconds()) // POINTS))
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _ms(moment: datetime) -> str:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from dashboards.macros import MacroError, TimeRange, expand, substitute
+from dashboards.macros import GRAFANA_POINTS, MacroError, TimeRange, expand, substitute
 
 START = datetime(2026, 3, 26, 1, 30, 0, 250000, tzinfo=UTC)  # 1774488600.25
 END = datetime(2026, 3, 26, 10, 0, tzinfo=UTC)  # 1774519200
@@ -82,3 +82,13 @@ def test_a_time_range_is_timezone_aware_with_a_positive_interval() -> None:
         TimeRange(START.replace(tzinfo=None), END)
     with pytest.raises(MacroError):
         TimeRange(START, END, interval_s=0)
+
+
+def test_a_spanning_range_takes_grafanas_interval_and_utc() -> None:
+    # naive, as the engine returns DateTime64 'UTC' values
+    naive = datetime(2026, 3, 26, 1, 0, tzinfo=UTC).replace(tzinfo=None)
+    span = TimeRange.spanning(naive, "2026-03-26T10:00:00+08:00")
+    assert span.start == naive.replace(tzinfo=UTC) and span.end == datetime(2026, 3, 26, 2, 0,
+                                                                             tzinfo=UTC)
+    assert span.interval_s == 3600 // GRAFANA_POINTS == 3
+    assert TimeRange.spanning(naive, naive).interval_s == 1

@@ -240,17 +240,26 @@ METRICS = TopicSpec(
     "metrics", RAW_PARTITIONS, UNKEYED, "rows of pipeline_metrics (JSON lines)", None
 )
 
+# Rows of the ops tables (the replay audit, dead-letter retries) from the ops commands, one
+# block per table per command run (header "table"); the sink stores them, so an ops command
+# needs no write access to the store (the embedded store has one writer, its owner).
+OPS_RECORDS = TopicSpec(
+    "ops", RAW_PARTITIONS, UNKEYED,
+    "rows of the ops tables (JSON lines; header 'table' names which)", None
+)
+
 RAW_TOPICS: tuple[TopicSpec, ...] = (
     RAW_REGISTRATIONS, RAW_SCANS, RAW_INQUIRIES, RAW_PROCUREMENT, RAW_PROFILES
 )
 DERIVED_TOPICS: tuple[TopicSpec, ...] = (
     VALID_EVENTS, LEAD_CONTRIBUTIONS, LEADS_MINUTE, DEAD_LETTERS, IDENTITY_RECORDS,
     BUYER_EVENTS, BUYER_MERGES, BUYER_STATE, MATCH_REQUESTS, MATCHES, SURGE_ALERTS, METRICS,
+    OPS_RECORDS,
 )
 # What the sink stores; the rest of the derived topics are read by stream workers.
 SINK_TOPICS: tuple[TopicSpec, ...] = (
     VALID_EVENTS, LEADS_MINUTE, DEAD_LETTERS, BUYER_EVENTS, BUYER_MERGES, BUYER_STATE,
-    MATCHES, SURGE_ALERTS, METRICS,
+    MATCHES, SURGE_ALERTS, METRICS, OPS_RECORDS,
 )
 ALL_TOPICS: tuple[TopicSpec, ...] = RAW_TOPICS + DERIVED_TOPICS
 
@@ -569,6 +578,22 @@ DELEGATION_BUYERS = TableSpec(
     is_view=True,
 )
 
+# Replay (migration 015): every raw message as delivered, and the ops commands' audit.
+RAW_ARCHIVE = TableSpec(
+    "raw_archive",
+    ("topic", "partition", "offset", "kafka_timestamp", "key_base64", "value", "value_base64",
+     "headers", "event_id", "event_type", "occurred_at", "ingested_at"),
+    "every message of the raw topics as the broker delivered it (value as UTF-8 text or"
+    " base64, key and headers as base64): what a rebuild reads when Kafka no longer has it",
+)
+REPLAY_AUDIT = TableSpec(
+    "replay_audit",
+    ("audit_id", "command", "who", "host", "started_at", "finished_at", "dry_run", "params",
+     "result", "detail", "counts", "ingested_at"),
+    "one row per run of an ops command that changes or rebuilds state: who, when, what,"
+    " the result",
+)
+
 TABLE_BY_EVENT_TYPE: dict[str, TableSpec] = {
     EventType.BUYER_REGISTRATION: REGISTRATIONS,
     EventType.BOOTH_SCAN: SCANS,
@@ -583,7 +608,7 @@ ALL_TABLES: tuple[TableSpec, ...] = EVENT_TABLES + (
     BUYER_EVENTS_RESOLVED, UNIQUE_BUYERS_BY_CLUSTER, UNIQUE_BUYERS_BY_BOOTH,
     UNIQUE_BUYERS_BY_HOUR, UNIQUE_BUYERS_TOTAL, SCHEMA_MIGRATIONS, CURRENCY_RATES,
     CNY_RATE_CURRENT, MATCHES_TABLE, SURGE_ALERTS_TABLE, SEASON_BASELINE, PIPELINE_METRICS,
-) + INTELLIGENCE_VIEWS + (DELEGATION_BUYERS,)
+) + INTELLIGENCE_VIEWS + (DELEGATION_BUYERS, RAW_ARCHIVE, REPLAY_AUDIT)
 TABLES_BY_NAME: dict[str, TableSpec] = {t.name: t for t in ALL_TABLES}
 
 
@@ -647,8 +672,13 @@ class TopicNames:
     def metrics(self) -> str:
         return self.name(METRICS)
 
+    @property
+    def ops(self) -> str:
+        return self.name(OPS_RECORDS)
+
     def sink(self) -> list[str]:
-        return [self.name(s) for s in SINK_TOPICS]
+        """What the sink reads: its derived topics, then the raw topics (the archive)."""
+        return [self.name(s) for s in SINK_TOPICS + RAW_TOPICS]
 
     def all(self) -> dict[str, TopicSpec]:
         return {self.name(s): s for s in ALL_TOPICS}

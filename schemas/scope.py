@@ -31,6 +31,8 @@ the whole fair) would silently compute wrong numbers for a delegation. Hence:
   and fall to a dictionary of likely numbers). A delegation gets its inquiries' figures
   from the lead scores, funnels and ``leads_per_cluster_minute`` and its buyers' masked
   profile from ``delegation_buyers``;
+- ops only (:data:`OPS_ONLY_TABLES`): ``raw_archive`` (every raw message, contact data in
+  clear), not even the organizer;
 - out: ``registrations``, ``buyers``, ``buyer_aliases``, ``buyer_merges`` (no cluster:
   every buyer of the fair), ``dead_letters`` (raw bytes), ``pipeline_metrics``,
   ``currency_rates``, ``schema_migrations``, the ``*_live`` views, the ``__next`` twins,
@@ -65,6 +67,7 @@ from schemas.registry import (
     MOMENTUM_CLUSTER_HOUR,
     MOMENTUM_RANKING,
     PROCUREMENT_STEPS,
+    RAW_ARCHIVE,
     SCANS,
     SEASON_BASELINE,
     SEASON_COMPARISON,
@@ -105,6 +108,9 @@ SYSTEM_READABLE: frozenset[str] = frozenset({
 # (and, for a delegation, to the tables it may read) for every role.
 SYSTEM_FILTERED: frozenset[str] = frozenset({"tables", "columns", "databases"})
 
+# Tables only ops (and the store owner) read: the raw archive holds every raw message as
+# sent, personal data in clear (migration 015).
+OPS_ONLY_TABLES: frozenset[str] = frozenset({RAW_ARCHIVE.name})
 DENY = "0"  # a filter that is never true: the table reads as empty
 
 
@@ -144,6 +150,8 @@ class Scope:
             return table in SYSTEM_READABLE
         if database in INFORMATION_SCHEMA:
             return False
+        if table in OPS_ONLY_TABLES:
+            return self.role is Role.OPS
         return self.role is not Role.DELEGATION or table in DELEGATION_TABLES
 
     def readable_tables(self, database: str, tables: Iterable[tuple[str, str]]) -> list[str]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from schemas.events import (
     ContactFields,
@@ -200,3 +200,29 @@ def _ts(value: datetime) -> str:
 
 def _dec(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def archive_row(topic: str, partition: int, offset: int, timestamp_ms: int,
+                key: bytes | None, value: bytes | None,
+                headers: Iterable[tuple[str, bytes | None]]) -> dict[str, object]:
+    """The ``raw_archive`` row of one raw message, exact: the value as UTF-8 text when it
+    is UTF-8 (``value_base64`` 0), else its base64 (1); the key and each header value as
+    base64 (a missing value as ''); a message without a value (a tombstone) as ''.
+    ``timestamp_ms``: Kafka's record timestamp (milliseconds since the epoch, UTC)."""
+    raw = value or b""
+    try:
+        text, encoded = raw.decode("utf-8"), 0
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(raw).decode("ascii"), 1
+    return {
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "kafka_timestamp": _ts(datetime.fromtimestamp(max(timestamp_ms, 0) / 1000, UTC)),
+        "key_base64": None if key is None else base64.b64encode(key).decode("ascii"),
+        "value": text,
+        "value_base64": encoded,
+        # named tuples are JSON objects to the engine
+        "headers": [{"name": name, "value_base64": base64.b64encode(v or b"").decode("ascii")}
+                    for name, v in headers],
+    }

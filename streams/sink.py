@@ -75,6 +75,8 @@ from schemas.registry import (
     LEADS_MINUTE_PARTS,
     MATCHES_TABLE,
     PIPELINE_METRICS,
+    RAW_ARCHIVE,
+    RAW_TOPICS,
     SCHEMA_MIGRATIONS,
     SURGE_ALERTS_TABLE,
     TABLES_BY_NAME,
@@ -82,7 +84,7 @@ from schemas.registry import (
     MetricSource,
 )
 from streams.metrics import INTERVAL_S, LatencyWindow, metric_row, received_ms
-from streams.rows import SourceRef, dead_letter_row
+from streams.rows import SourceRef, archive_row, dead_letter_row
 from streams.validate import Rejected
 
 log = logging.getLogger(__name__)
@@ -332,6 +334,7 @@ class Sink:
             topics.metrics: PIPELINE_METRICS.name,
         }
         self.topics = topics.sink()
+        self._raw_topics = frozenset(topics.name(spec) for spec in RAW_TOPICS)
         self._min_partitions = {t: topics.all()[t].partitions for t in self.topics}
         self.stats = SinkStats()
         # "Kafka", "offset commits", "the store" -> the current fault, while one lasts
@@ -411,8 +414,15 @@ class Sink:
                 self._write_metrics()  # once, best effort: the last interval's figures
 
     def _route(self, record: ConsumerRecord, batch: dict[str, list[Row]]) -> None:
-        """Add a derived record to its table's batch; one without a known table is a
-        dead letter, an empty one has nothing to store."""
+        """Add a raw record to the archive's batch as it is; add a derived record to its
+        table's batch: one without a known table is a dead letter, an empty one has
+        nothing to store."""
+        if record.topic in self._raw_topics:
+            row = archive_row(record.topic, record.partition, record.offset, record.timestamp,
+                              record.key, record.value, record.headers or ())
+            batch[RAW_ARCHIVE.name].append(
+                Row(record.topic, record.partition, record.offset, orjson.dumps(row)))
+            return
         value = record.value
         if not value or value.isspace():
             return
@@ -440,6 +450,9 @@ class Sink:
             client_id=f"{self.settings.namespace}-sink",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            # The archive keeps what a stream worker may process: committed records only
+            # (an aborted transaction's records are never delivered to either).
+            isolation_level="read_committed",
             max_poll_records=self.settings.sink_batch_max,
             fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=8 * 1024 * 1024,

@@ -16,7 +16,9 @@ What it prints, for the database ``--database`` (default ``LEADLOOM_CLICKHOUSE_D
 - a row policy per (delegation, table of ``DELEGATION_TABLES``): ``cluster_id = '<id>'``,
   and one permissive ``USING 1`` policy per table for organizer and ops. Once a table has
   a row policy, a user named in none of its policies reads no row of it: any other reader
-  (the compose recipe's ``grafana`` user, say) needs a policy of its own.
+  (the compose recipe's ``grafana`` user, say) needs a policy of its own;
+- the ``OPS_ONLY_TABLES`` (the raw archive) get one policy, ``USING 1`` for ops alone: the
+  organizer reads no row of them.
 
 Passwords. LeadLoom's users file holds scrypt hashes, which a ClickHouse server cannot
 check, and this command never prints a password. A user's password is taken from
@@ -42,6 +44,7 @@ from core.reads import READ_TIME_LIMIT_S
 from schemas.reference import CLUSTERS
 from schemas.scope import (
     DELEGATION_TABLES,
+    OPS_ONLY_TABLES,
     OPS_SCOPE,
     ORGANIZER_SCOPE,
     SYSTEM_DATABASE,
@@ -118,6 +121,11 @@ def build(database: str, environ: Mapping[str, str] | None = None,
     for table in sorted(SYSTEM_READABLE):
         out.append(f"GRANT SELECT ON {SYSTEM_DATABASE}.{table} TO {everyone}")
     out.append(f"GRANT SELECT ON {db}.* TO {admins}")
+    # The organizer reads the database but not these: a policy naming ops alone leaves
+    # every other user no row of the table.
+    for table in sorted(OPS_ONLY_TABLES):
+        out.append(f"CREATE ROW POLICY IF NOT EXISTS leadloom_ops_only ON {db}."
+                   f"{identifier(table)} AS PERMISSIVE FOR SELECT USING 1 TO {OPS_SCOPE.name}")
     delegations = [s for s in scopes if s.role is Role.DELEGATION]
     policies = 0
     for table, column in DELEGATION_TABLES.items():

@@ -98,6 +98,7 @@ def test_derived_topics_declare_the_keys_the_workers_send_with() -> None:
         "matches": "none",
         "alerts.surges": "cluster_id",
         "metrics": "none",
+        "ops": "none",
     }
     for spec in RAW_TOPICS:
         assert spec.key.rule is KeyRule.FIELD and spec.dead_letter is not None

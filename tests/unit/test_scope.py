@@ -78,10 +78,13 @@ def test_delegation_filters_cover_every_existing_table() -> None:
     assert f"database = '{DB}'" in filters["system.columns"]
 
 
-def test_organizer_gets_no_deny_on_its_own_database() -> None:
+def test_organizer_gets_no_deny_on_its_own_database_but_the_raw_archive() -> None:
     for admin in (ORGANIZER_SCOPE, OPS_SCOPE):
         filters = admin.table_filters(DB, TABLES)
-        assert not [k for k in filters if k.startswith(f"{DB}.")]
+        denied = [k for k in filters if k.startswith(f"{DB}.")]
+        # the raw archive (contact data in clear) is for ops alone
+        assert denied == ([] if admin is OPS_SCOPE else [f"{DB}.raw_archive"])
+        assert admin.may_read(DB, "raw_archive") is (admin is OPS_SCOPE)
         assert filters["other.scans"] == DENY and filters["system.parts"] == DENY
         assert filters["information_schema.tables"] == DENY
         assert "'inquiries'" in filters["system.tables"]

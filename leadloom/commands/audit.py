@@ -32,6 +32,7 @@ from kafka.errors import KafkaError
 from core.kafka import KafkaUnavailable, producer
 from core.settings import Settings
 from schemas.registry import REPLAY_AUDIT
+from streams.batch import chunk_rows
 
 SEND_TIMEOUT_S = 30.0
 
@@ -48,15 +49,7 @@ def send_ops_rows(settings: Settings, table: str, rows: list[dict]) -> None:
     at most ~900 KB, header ``table``) and wait until the broker has them all."""
     if not rows:
         return
-    lines = [orjson.dumps(row) for row in rows]
-    blocks, current, size = [], [], 0
-    for line in lines:
-        if current and size + len(line) > 900_000:
-            blocks.append(b"\n".join(current))
-            current, size = [], 0
-        current.append(line)
-        size += len(line) + 1
-    blocks.append(b"\n".join(current))
+    blocks = chunk_rows([orjson.dumps(row) for row in rows])
     client = producer(settings)
     try:
         futures = [client.send(settings.topics.ops, value=block,

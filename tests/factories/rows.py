@@ -7,7 +7,8 @@ contributions, identity records), ``aggregate_leads`` (``leads_minute_parts`` ro
 events, aliases, buyers, merges), the matchmaking stream (``streams.matchmaking``) and the
 surge watcher's row builder (``streams.surges.alert_row``), and the pipeline's own
 metrics (``streams.metrics``: a worker's counts, the sink's batch times and latency, lag
-samples). Rows are the JSON bytes the sink would insert.
+samples), the raw archive (``streams.rows.archive_row``) and an ops audit row
+(``leadloom.commands.audit``). Rows are the JSON bytes the sink would insert.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from decimal import Decimal
 import orjson
 
 from core.settings import Settings
+from leadloom.commands.audit import Audit
 from producers.simulator import Simulation, simulate_fair
 from schemas.deadletter import Reason
 from schemas.registry import (
@@ -34,8 +36,10 @@ from schemas.registry import (
     LEADS_MINUTE_PARTS,
     MATCHES_TABLE,
     PIPELINE_METRICS,
+    RAW_ARCHIVE,
     RAW_PARTITIONS,
     RAW_TOPICS,
+    REPLAY_AUDIT,
     SCANS,
     SURGE_ALERTS_TABLE,
     Metric,
@@ -47,7 +51,7 @@ from streams.batch import RawMessage, aggregate_leads, process_batch
 from streams.identity.stream import IdentityStreams, Outputs
 from streams.matchmaking import Matchmaker
 from streams.metrics import LagReport, LatencyWindow, Meter, metric_row, received_ms
-from streams.rows import SourceRef, dead_letter_row
+from streams.rows import SourceRef, archive_row, dead_letter_row
 from streams.surges import Candidate, alert_row
 from streams.validate import Rejected
 
@@ -118,6 +122,13 @@ def fair_day_rows(events: int = 3000, seed: int = 1, namespace: str = "rows") ->
         rows[MATCHES_TABLE.name].extend(matched.rows)
     rows[SURGE_ALERTS_TABLE.name].append(orjson.dumps(_busiest_window_alert(rows)))
     rows[PIPELINE_METRICS.name].extend(_metric_rows(messages, rows, topics))
+    stamp = int(NOW.timestamp() * 1000)
+    rows[RAW_ARCHIVE.name].extend(
+        orjson.dumps(archive_row(m.topic, m.partition, m.offset, stamp, None, m.value,
+                                 list(m.headers.items())))
+        for m in messages)
+    audit = Audit("replay reprocess", {"source": "kafka"}, dry_run=True, started_at=NOW)
+    rows[REPLAY_AUDIT.name].append(orjson.dumps(audit.row(NOW)))
     return DayRows(dict(rows), sim)
 
 

@@ -356,6 +356,72 @@ def _groups(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _deadletters(args: argparse.Namespace, settings: Settings) -> int:
+    from leadloom.commands import deadletters as dl
+
+    if args.deadletters_command == "show":
+        shown = dl.show(settings, args.ref)
+        if args.json:
+            emit_json(shown)
+            return 0
+        for letter in shown["dead_letters"]:
+            for name in ("ref", "source", "reason", "detail", "event_id", "raw_size",
+                         "raw_sha256", "failed_at", "ingested_at"):
+                print(f"{name:<12}{dl.safe_text(str(letter[name]))}")
+            raw = letter["raw"]
+            where = "raw archive" if raw["from"] == "raw_archive" else "dead letter"
+            print(f"raw         {raw['size']:,} bytes from the {where}"
+                  f" ({'whole' if raw['whole'] else 'a prefix'}), {raw['encoding']}"
+                  + (", preview truncated" if raw["truncated"] else ""))
+            print(raw["text"] if raw["encoding"] == "utf-8" else raw["hex"])
+            for r in letter["retries"]:
+                print(f"retry       {r['retried_at']} {r['outcome']}"
+                      f" {r['published_to'] or r['reason']} (audit {r['audit_id']})")
+            if not letter["retries"]:
+                print("retry       never retried")
+        return 0
+    limit = args.limit if args.limit is not None else (
+        dl.DEFAULT_LIMIT if args.deadletters_command == "list" else None)  # retry: all
+    filters = dl.make_filters(settings, args.reason, args.topic, args.since, args.until, limit)
+    if args.deadletters_command == "list":
+        listed = dl.list_dead_letters(settings, filters)
+        if args.json:
+            emit_json(listed)
+            return 0
+        for d in listed["dead_letters"]:
+            print(f"{d['ref']}  {d['reason']}  {d['failed_at']}  {d['raw_size']:,} B"
+                  f"  {dl.safe_text(d['event_id']) or '-'}  [{d['status']}]"
+                  f"  {dl.safe_text(d['detail'])}")
+        progress(f"{listed['count']} dead letter(s) listed"
+                 + "".join(f", {n} {s}" for s, n in sorted(listed["by_status"].items())))
+        return 0
+    from leadloom.commands.deadletters_retry import run_retry
+
+    def confirm(n: int) -> str | None:
+        if args.yes:
+            return None
+        if not sys.stdin.isatty():
+            return "no terminal to confirm on: pass --yes to retry (or --dry-run)"
+        print(f"re-validate {n} dead letter(s) and republish those that pass? [y/N] ",
+              end="", file=sys.stderr, flush=True)
+        if sys.stdin.readline().strip().lower() in ("y", "yes"):
+            return None
+        return "retry cancelled: nothing changed"
+
+    result = run_retry(settings, filters, dry_run=args.dry_run, confirm=confirm,
+                       progress=progress)
+    if result["refused"] and not args.json:
+        raise dl.DeadLetterError(result["refused"])
+    if result["refused"]:
+        progress(result["refused"])
+    elif not args.json:
+        for item in result["items"]:
+            print(f"{item['ref']}  {item['outcome']}  {item['published_to'] or item['reason']}")
+    if args.json:
+        emit_json(result)
+    return 130 if result["interrupted"] else 1 if result["refused"] else 0
+
+
 DEMO_SURGE = "keqiao@14:30"
 SURGE_HELP = ("CLUSTER@HH:MM: add a burst of scans and inquiries for one cluster from that"
               " local fair time (e.g. keqiao@14:30)")
@@ -690,6 +756,52 @@ def build_parser() -> argparse.ArgumentParser:
     # SUPPRESS: `groups --json reset ...` keeps the --json given before the action
     groups_reset.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     groups.set_defaults(handler=_groups)
+    deadletters = sub.add_parser(
+        "deadletters", help="dead-letter triage: list, show, retry",
+        description=(
+            "list: dead letters (newest failure first) with their retry status (never"
+            " retried, republished, dead again, still invalid, not retryable). show REF: one"
+            " dead letter whole (REF = its origin topic[partition]@offset), its bytes shown"
+            " safely, its retries. retry: re-validate the still-dead ones with the current"
+            " schemas and republish those that pass to their origin topic (original key,"
+            " the leadloom-origin header); each gets a dead_letter_retries row; audited."
+        ),
+    )
+    dl_sub = deadletters.add_subparsers(dest="deadletters_command", required=True,
+                                        metavar="ACTION")
+
+    def dl_filters(p: argparse.ArgumentParser, limit_help: str) -> None:
+        p.add_argument("--reason", action="append", metavar="R",
+                       help="only this reason code (repeatable), e.g. unknown_booth")
+        p.add_argument("--topic", action="append", metavar="T",
+                       help="only this origin topic (repeatable): a full name or its suffix,"
+                            " e.g. raw.scans")
+        p.add_argument("--since", metavar="T", help="failed at or after T (ISO-8601 with a"
+                                                    " zone)")
+        p.add_argument("--until", metavar="T", help="failed before T (ISO-8601 with a zone)")
+        p.add_argument("--limit", type=int, metavar="N", default=None, help=limit_help)
+        p.add_argument("--json", action="store_true")
+
+    dl_list = dl_sub.add_parser("list", help="dead letters with their retry status")
+    dl_filters(dl_list, "at most N, newest first (default 50)")
+    dl_show = dl_sub.add_parser("show", help="one dead letter whole, its bytes, its retries")
+    dl_show.add_argument("ref", help="its origin topic[partition]@offset (as 'list' prints)")
+    dl_show.add_argument("--json", action="store_true")
+    dl_retry = dl_sub.add_parser(
+        "retry", help="re-validate still-dead dead letters, republish those that now pass",
+        description=(
+            "For each selected dead letter that is still dead and whose origin is a raw"
+            " topic of the namespace: its whole bytes (the raw archive, else the dead letter"
+            " when whole), validated with the current schemas; those that pass are"
+            " republished to the origin topic, the others stay. Derived stages' dead letters"
+            " are not retryable. Asks on a terminal; without one, needs --yes."
+        ),
+    )
+    dl_filters(dl_retry, "at most the N newest (default: all)")
+    dl_retry.add_argument("--dry-run", action="store_true",
+                          help="say what would happen, send and record nothing (audited)")
+    dl_retry.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    deadletters.set_defaults(handler=_deadletters)
     return parser
 
 

@@ -594,6 +594,25 @@ REPLAY_AUDIT = TableSpec(
     " the result",
 )
 
+# Dead-letter triage (migration 016): what each `leadloom deadletters retry` did with each
+# dead letter it selected (keyed as dead_letters is, plus the run).
+DEAD_LETTER_RETRIES = TableSpec(
+    "dead_letter_retries",
+    ("origin_topic", "origin_partition", "origin_offset", "raw_sha256", "retried_at",
+     "audit_id", "outcome", "reason", "published_to", "ingested_at"),
+    "one row per dead letter per retry: republished (where to), still invalid (why now) or"
+    " not retryable (why)",
+)
+
+
+class RetryOutcome(StrEnum):
+    """``dead_letter_retries.outcome`` (dashboards and the triage commands read these)."""
+
+    REPUBLISHED = "republished"
+    STILL_INVALID = "still_invalid"
+    NOT_RETRYABLE = "not_retryable"
+
+
 TABLE_BY_EVENT_TYPE: dict[str, TableSpec] = {
     EventType.BUYER_REGISTRATION: REGISTRATIONS,
     EventType.BOOTH_SCAN: SCANS,
@@ -608,7 +627,8 @@ ALL_TABLES: tuple[TableSpec, ...] = EVENT_TABLES + (
     BUYER_EVENTS_RESOLVED, UNIQUE_BUYERS_BY_CLUSTER, UNIQUE_BUYERS_BY_BOOTH,
     UNIQUE_BUYERS_BY_HOUR, UNIQUE_BUYERS_TOTAL, SCHEMA_MIGRATIONS, CURRENCY_RATES,
     CNY_RATE_CURRENT, MATCHES_TABLE, SURGE_ALERTS_TABLE, SEASON_BASELINE, PIPELINE_METRICS,
-) + INTELLIGENCE_VIEWS + (DELEGATION_BUYERS, RAW_ARCHIVE, REPLAY_AUDIT)
+) + INTELLIGENCE_VIEWS + (DELEGATION_BUYERS, RAW_ARCHIVE, REPLAY_AUDIT,
+                         DEAD_LETTER_RETRIES)
 TABLES_BY_NAME: dict[str, TableSpec] = {t.name: t for t in ALL_TABLES}
 
 

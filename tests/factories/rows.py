@@ -7,8 +7,9 @@ contributions, identity records), ``aggregate_leads`` (``leads_minute_parts`` ro
 events, aliases, buyers, merges), the matchmaking stream (``streams.matchmaking``) and the
 surge watcher's row builder (``streams.surges.alert_row``), and the pipeline's own
 metrics (``streams.metrics``: a worker's counts, the sink's batch times and latency, lag
-samples), the raw archive (``streams.rows.archive_row``) and an ops audit row
-(``leadloom.commands.audit``). Rows are the JSON bytes the sink would insert.
+samples), the raw archive (``streams.rows.archive_row``), an ops audit row
+(``leadloom.commands.audit``) and a dead-letter retry row
+(``leadloom.commands.deadletters_retry``). Rows are the JSON bytes the sink would insert.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import orjson
 
 from core.settings import Settings
 from leadloom.commands.audit import Audit
+from leadloom.commands.deadletters_retry import LetterKey, retry_row
 from producers.simulator import Simulation, simulate_fair
 from schemas.deadletter import Reason
 from schemas.registry import (
@@ -31,6 +33,7 @@ from schemas.registry import (
     BUYER_EVENTS_TABLE,
     BUYER_MERGES_TABLE,
     BUYERS,
+    DEAD_LETTER_RETRIES,
     DEAD_LETTER_TABLE,
     LEAD_CONTRIBUTIONS,
     LEADS_MINUTE_PARTS,
@@ -44,6 +47,7 @@ from schemas.registry import (
     SURGE_ALERTS_TABLE,
     Metric,
     MetricSource,
+    RetryOutcome,
     TopicNames,
     worker_source,
 )
@@ -129,6 +133,11 @@ def fair_day_rows(events: int = 3000, seed: int = 1, namespace: str = "rows") ->
         for m in messages)
     audit = Audit("replay reprocess", {"source": "kafka"}, dry_run=True, started_at=NOW)
     rows[REPLAY_AUDIT.name].append(orjson.dumps(audit.row(NOW)))
+    letter = orjson.loads(rows[DEAD_LETTER_TABLE.name][0])
+    key = LetterKey(SourceRef(letter["origin_topic"], letter["origin_partition"],
+                              letter["origin_offset"]), letter["raw_sha256"])
+    rows[DEAD_LETTER_RETRIES.name].append(orjson.dumps(retry_row(
+        key, NOW, audit.audit_id, RetryOutcome.STILL_INVALID, letter["reason"])))
     return DayRows(dict(rows), sim)
 
 

@@ -1,0 +1,216 @@
+"""Dead-letter triage on the real broker and pipeline, through the CLI.
+
+The fixable cause is a validation rule that changes: the pipeline first runs with a small
+``max_message_bytes`` (valid scans with a note become ``oversized`` dead letters), then
+runs again with the default limit, as an operator would after raising it. Beside them: a
+scan for an unknown booth and bad JSON (invalid under any limit), a dead letter an earlier
+schema wrote for a scan valid now, with no archive copy (its whole bytes are in the dead
+letter: the "validation bug fixed" case), one whose bytes were truncated, and a derived
+stage's (``store_refused``), the last three sent to the dead-letter topic as a worker or
+the sink writes them.
+
+``retry`` must republish exactly the ones that pass today, each stored and counted once;
+the others stay with a ``still_invalid`` / ``not_retryable`` row; a dry run and a refused
+run change nothing; a second run republishes nothing; every run is audited.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+from kafka import KafkaProducer
+
+from core import queries as q
+from core.kafka import bootstrap_list, ensure_topics
+from core.settings import Settings, settings_env
+from producers.publisher import Publisher
+from schemas.deadletter import Reason
+from streams.rows import DEAD_LETTER_RAW_PREFIX, SourceRef, dead_letter_row
+from streams.validate import Rejected
+from tests.conftest import running_pipeline
+from tests.factories import events as f
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SMALL_LIMIT = 1024  # bytes (the setting's floor): a scan with a 300-character Chinese note
+# is over it, a plain scan is not
+FAR = 10**9  # an offset no test partition reaches: no archive copy there
+
+
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **settings_env(settings)}
+    env.pop("LEADLOOM_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "leadloom.cli", *args], cwd=REPO, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=180, check=False)
+
+
+def _json(done: subprocess.CompletedProcess[str]) -> dict:
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _settle(pipe, timeout_s: float = 120) -> None:
+    assert pipe.wait_idle(timeout_s), f"not idle after {timeout_s}s: lag {pipe.lag()}"
+
+
+def _one(pipe, sql: str):
+    return pipe.store.query(sql).rows[0][0]
+
+
+def _wait_for(pipe, sql: str, expected: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while _one(pipe, sql) != expected and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert _one(pipe, sql) == expected, sql
+
+
+def test_retry_republishes_what_passes_now_and_nothing_twice(
+        pipeline_settings: Settings) -> None:
+    live = pipeline_settings
+    strict = live.model_copy(update={"max_message_bytes": SMALL_LIMIT})
+    topics, db = live.topics, live.clickhouse_database
+    plain = [f.scan(badge_id=f"B-PLAIN-{i}") for i in range(3)]
+    noted = [f.scan(badge_id=f"B-NOTE-{i}", note="注" * 300) for i in range(4)]
+    assert all(len(f.encode(d)) > SMALL_LIMIT for d in noted)
+    assert all(len(f.encode(d)) <= SMALL_LIMIT for d in plain)
+    unknown_booth = f.scan(badge_id="B-NOWHERE", booth_id="NOPE-1")
+    bad_json = b'{"event_id": "half'
+    earlier = f.scan(badge_id="B-EARLIER")  # valid now; an earlier schema refused it
+    ensure_topics(live)
+
+    # -- the strict pipeline: the noted scans become oversized dead letters ---------------
+    with running_pipeline(strict) as pipe:
+        with Publisher(strict) as publisher:
+            sent = [publisher.publish(d) for d in plain + noted + [unknown_booth]]
+            sent.append(publisher.publish(bad_json, "booth_scan"))
+            assert all(s.result(30).ok for s in sent)
+        now = datetime.now(UTC)
+        injected = [
+            dead_letter_row(Rejected(Reason.INVALID_FIELD, "payload.note: an earlier rule"),
+                            SourceRef(topics.raw("booth_scan"), 0, FAR), f.encode(earlier),
+                            now),
+            dead_letter_row(Rejected(Reason.OVERSIZED, "too big"),
+                            SourceRef(topics.raw("booth_scan"), 1, FAR),
+                            b"x" * (DEAD_LETTER_RAW_PREFIX + 10), now),
+            dead_letter_row(Rejected(Reason.STORE_REFUSED, "Code: 117. refused"),
+                            SourceRef(topics.valid_events, 2, 7), b'{"event_id": "r1"}', now),
+        ]
+        producer = KafkaProducer(bootstrap_servers=bootstrap_list(live))
+        producer.send(topics.dead_letters, b"\n".join(orjson.dumps(r) for r in injected))
+        producer.flush()
+        producer.close()
+        _settle(pipe)
+        assert _one(pipe, f"SELECT count() FROM {db}.scans FINAL") == 3
+        assert _one(pipe, f"SELECT count() FROM {db}.dead_letters FINAL") == 9
+
+    # -- the operator raised the limit: the pipeline runs with the default ----------------
+    with running_pipeline(live) as pipe:
+        listed = _json(_cli(live, "deadletters", "list", "--json"))
+        assert listed["count"] == 9 and listed["by_status"] == {"never retried": 9}
+        by_reason = {}
+        for d in listed["dead_letters"]:
+            by_reason[d["reason"]] = by_reason.get(d["reason"], 0) + 1
+        assert by_reason == {"oversized": 5, "unknown_booth": 1, "bad_json": 1,
+                             "invalid_field": 1, "store_refused": 1}
+        oversized = _json(_cli(live, "deadletters", "list", "--reason", "oversized",
+                               "--reason", "bad_json", "--json"))
+        assert oversized["count"] == 6
+        derived = _json(_cli(live, "deadletters", "list", "--topic", "events.valid", "--json"))
+        assert [d["ref"] for d in derived["dead_letters"]] == [f"{topics.valid_events}[2]@7"]
+        future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+        assert _json(_cli(live, "deadletters", "list", "--since", future, "--json"))["count"] == 0
+        assert _json(_cli(live, "deadletters", "list", "--limit", "2", "--json"))["count"] == 2
+        naive = _cli(live, "deadletters", "list", "--since", "2026-01-01T00:00:00")
+        assert naive.returncode == 1 and "no zone" in naive.stderr
+        unknown = _cli(live, "deadletters", "list", "--reason", "nonsense")
+        assert unknown.returncode == 1 and "unknown reason" in unknown.stderr
+
+        # show: the archive's whole copy, as text
+        ref = next(d["ref"] for d in listed["dead_letters"]
+                   if d["reason"] == "oversized" and "@" + str(FAR) not in d["ref"])
+        shown = _json(_cli(live, "deadletters", "show", ref, "--json"))
+        letter = shown["dead_letters"][0]
+        assert letter["raw"]["from"] == "raw_archive" and letter["raw"]["whole"]
+        assert letter["raw"]["encoding"] == "utf-8" and "B-NOTE-" in letter["raw"]["text"]
+        assert letter["retries"] == [] and shown["archived"] is not None
+        human = _cli(live, "deadletters", "show", ref)
+        assert human.returncode == 0 and "never retried" in human.stdout
+        missing = _cli(live, "deadletters", "show", f"{topics.raw('booth_scan')}[0]@12345")
+        assert missing.returncode == 1 and "no dead letter" in missing.stderr
+
+        # a dry run: says what would happen, changes nothing, audited
+        dry = _json(_cli(live, "deadletters", "retry", "--dry-run", "--json"))
+        assert (dry["selected"], dry["republished"], dry["still_invalid"],
+                dry["not_retryable"]) == (9, 5, 2, 2)
+        # no terminal and no --yes: refused, nothing changed
+        refused = _cli(live, "deadletters", "retry")
+        assert refused.returncode == 1 and "no terminal" in refused.stderr
+        _wait_for(pipe, f"SELECT count() FROM {db}.replay_audit FINAL"
+                  " WHERE command = 'deadletters retry'", 2)
+        _settle(pipe)
+        assert _one(pipe, f"SELECT count() FROM {db}.dead_letter_retries") == 0
+        assert _one(pipe, f"SELECT count() FROM {db}.scans FINAL") == 3
+
+        # the retry: the five that pass today are republished and stored once
+        done = _json(_cli(live, "deadletters", "retry", "--yes", "--json"))
+        assert (done["selected"], done["republished"], done["still_invalid"],
+                done["not_retryable"], done["send_failed"]) == (9, 5, 2, 2, 0)
+        items = {i["ref"]: i for i in done["items"]}
+        for item in items.values():
+            if item["outcome"] == "republished":
+                assert item["published_to"].startswith(topics.raw("booth_scan") + "[")
+        reasons = {i["reason"].split(":")[0] for i in items.values()
+                   if i["outcome"] == "still_invalid"}
+        assert reasons == {"unknown_booth", "bad_json"}
+        why = [i["reason"] for i in items.values() if i["outcome"] == "not_retryable"]
+        assert any(w.startswith("truncated") for w in why)
+        assert any("derived stage events.valid" in w for w in why)
+        _settle(pipe)
+        _wait_for(pipe, f"SELECT count() FROM {db}.dead_letter_retries FINAL", 9)
+        expected_ids = {d["event_id"] for d in plain + noted + [earlier]}
+        stored = dict(pipe.store.query(f"SELECT event_id, count() FROM {db}.scans FINAL"
+                                       " GROUP BY event_id").rows)
+        assert stored == dict.fromkeys(expected_ids, 1)
+        query = pipe.store.query
+        streamed = q.run(q.STREAM_LEADS_BY_CLUSTER, query, db)
+        assert sum(c["scans"] for c in streamed.values()) == 8  # each counted once
+        assert _one(pipe, f"SELECT count() FROM {db}.dead_letters FINAL") == 9  # none added
+        after = _json(_cli(live, "deadletters", "list", "--json"))
+        assert after["by_status"] == {"republished": 5, "still invalid": 2, "not retryable": 2}
+
+        # a second retry: nothing republished again, nothing counted twice
+        again = _json(_cli(live, "deadletters", "retry", "--yes", "--json"))
+        assert (again["selected"], again["republished"], again["still_invalid"],
+                again["not_retryable"]) == (4, 0, 2, 2)
+        _settle(pipe)
+        _wait_for(pipe, f"SELECT count() FROM {db}.dead_letter_retries FINAL", 13)
+        assert _one(pipe, f"SELECT count() FROM {db}.scans FINAL") == 8
+        streamed = q.run(q.STREAM_LEADS_BY_CLUSTER, query, db)
+        assert sum(c["scans"] for c in streamed.values()) == 8
+
+        # show: the retries of a republished one, where it landed
+        republished = next(r for r, i in items.items() if i["outcome"] == "republished")
+        shown = _json(_cli(live, "deadletters", "show", republished, "--json"))
+        retries = shown["dead_letters"][0]["retries"]
+        assert [r["outcome"] for r in retries] == ["republished"]
+        assert retries[0]["published_to"] == items[republished]["published_to"]
+
+        # every run audited: the dry run, the refusal, two runs, with their counts
+        _wait_for(pipe, f"SELECT count() FROM {db}.replay_audit FINAL"
+                  " WHERE command = 'deadletters retry'", 4)
+        audits = pipe.store.query(
+            f"SELECT dry_run, result, counts['republished'], counts['selected']"
+            f" FROM {db}.replay_audit FINAL WHERE command = 'deadletters retry'"
+            " ORDER BY started_at").rows
+        assert audits == [[1, "ok", 5, 9], [0, "refused", 0, 9], [0, "ok", 5, 9],
+                          [0, "ok", 0, 4]]

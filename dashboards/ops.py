@@ -2,15 +2,27 @@
 
 Reads ``pipeline_metrics`` (migration 013: one row per measured interval or sample, written
 by the stream workers, the sink and the lag sampler; columns ``at, source, metric, topic,
-consumer_group, partition, value, interval_s``) and dead letters from ``dead_letters``.
+consumer_group, partition, value, interval_s``) and dead letters from ``dead_letters``, with
+their retries from ``dead_letter_retries`` (``leadloom deadletters retry``, migration 016).
 Rates are per Grafana interval bucket: the counts of a bucket summed, over the bucket's
 seconds (``$__interval_s``), so a zoomed-out range still shows events per second.
+
+Retried and still dead count every dead letter in the store, whatever the time range (a
+backlog, not a rate): *retried* = its last republish is not followed by a new failure (the
+pipeline took it); *still dead* = the rest: never republished, or written again after its
+last republish (``leadloom.commands.deadletters``, the same rule as ``deadletters list``).
 """
 
 from __future__ import annotations
 
 from dashboards.style import DashboardSpec, Grid, Kind, PanelSpec
-from schemas.registry import DEAD_LETTER_TABLE, PIPELINE_METRICS, Metric
+from schemas.registry import (
+    DEAD_LETTER_RETRIES,
+    DEAD_LETTER_TABLE,
+    PIPELINE_METRICS,
+    Metric,
+    RetryOutcome,
+)
 
 OPS_UID = "leadloom-ops"
 REFRESH = "10s"
@@ -20,6 +32,20 @@ SINK_BATCH_MS = Metric.SINK_BATCH_MS.value
 E2E_P50_MS = Metric.E2E_LATENCY_P50_MS.value
 E2E_P99_MS = Metric.E2E_LATENCY_P99_MS.value
 CONSUMER_LAG = Metric.CONSUMER_LAG.value
+_DL_KEY = "origin_topic, origin_partition, origin_offset, raw_sha256"  # a dead letter's key
+
+
+def retry_state_sql(db: str) -> str:
+    """Per dead letter: ``retried`` 1 when its last republish came after its (newest)
+    failure, else 0 (still dead)."""
+    return (
+        "SELECT d.failed_at <= r.last_republished AS retried"
+        f" FROM (SELECT {_DL_KEY}, failed_at FROM {db}.{DEAD_LETTER_TABLE.name} FINAL) AS d"
+        f" LEFT JOIN (SELECT {_DL_KEY}, maxIf(retried_at,"
+        f" outcome = '{RetryOutcome.REPUBLISHED.value}') AS last_republished"
+        f" FROM {db}.{DEAD_LETTER_RETRIES.name} FINAL GROUP BY {_DL_KEY}) AS r"
+        f" USING ({_DL_KEY})"
+    )
 
 
 def ops(db: str) -> DashboardSpec:
@@ -83,6 +109,20 @@ def ops(db: str) -> DashboardSpec:
             f"SELECT {bucket}, sum(value) * 60 / $__interval_s AS merges_per_min FROM {m}"
             f" WHERE metric = '{RESOLVER_MERGES}' AND {window} GROUP BY time ORDER BY time",
             Grid(16, 16, 8, 8), ("time", "merges_per_min")),
+        # never republished: last_republished is the type's zero (1970), before any failure
+        PanelSpec(
+            8, "死信已重试", "Dead letters retried", Kind.STAT,
+            f"SELECT countIf(retried) AS retried FROM ({retry_state_sql(db)})",
+            Grid(0, 24, 6, 6), ("retried",),
+            description="dead letters a 'leadloom deadletters retry' republished and the"
+                        " pipeline took (not failed again since); every dead letter stored,"
+                        " whatever the time range"),
+        PanelSpec(
+            9, "死信仍未处理", "Dead letters still dead", Kind.STAT,
+            f"SELECT countIf(NOT retried) AS still_dead FROM ({retry_state_sql(db)})",
+            Grid(6, 24, 6, 6), ("still_dead",),
+            description="dead letters never republished, or failed again after their last"
+                        " republish; every dead letter stored, whatever the time range"),
     )
     return DashboardSpec(OPS_UID, "管道运维", "Pipeline operations", panels,
                          refresh=REFRESH, time_from="now-1h", tags=("leadloom", "ops"))

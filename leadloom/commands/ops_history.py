@@ -8,7 +8,9 @@ volumes they meet in production, not on empty tables.
   p50/p99, and a lag sample per partition of two groups' busiest topics (the sampler writes
   a partition every interval while it is behind): 31 rows, 16 million in all.
 - ``dead_letters``: :data:`DEAD_LETTER_SHARE` of the fair's events, failing while it runs
-  (spread over its span), every reason in turn.
+  (spread over its span), every reason in turn; and their ``dead_letter_retries``: one
+  retry run a minute after each failure for half of them, republished, still invalid and
+  not retryable in turn; half of the republished failed again (retried before the failure).
 
 Written with ``INSERT ... SELECT FROM numbers()`` on the engine: the shape and cardinality
 of the pipeline's rows, generated where they are stored, in seconds rather than the
@@ -22,6 +24,7 @@ from datetime import datetime, timedelta
 from core.store import Store
 from schemas.deadletter import Reason
 from schemas.registry import (
+    DEAD_LETTER_RETRIES,
     DEAD_LETTER_TABLE,
     EVENT_TABLES,
     PIPELINE_METRICS,
@@ -29,6 +32,7 @@ from schemas.registry import (
     SINK_TOPICS,
     Metric,
     MetricSource,
+    RetryOutcome,
     TopicNames,
     worker_source,
 )
@@ -91,7 +95,7 @@ def write_metrics(store: Store, namespace: str, now: datetime) -> int:
 def write_dead_letters(store: Store, namespace: str, start: datetime, end: datetime,
                        events: int) -> int:
     """Dead letters of :data:`DEAD_LETTER_SHARE` of ``events``, failing between ``start``
-    and ``end``; returns how many."""
+    and ``end``, and the retries of half of them; returns how many dead letters."""
     count = max(1, int(events * DEAD_LETTER_SHARE))
     topics = _array([TopicNames(namespace).name(t) for t in RAW_TOPICS])
     reasons = _array([r.value for r in Reason])
@@ -109,4 +113,18 @@ def write_dead_letters(store: Store, namespace: str, start: datetime, end: datet
         f" FROM numbers({count})"
     )
     store.maintenance_client().command(sql)
+    # the even numbers' retries, a minute after the failure; every twelfth one (republished)
+    # dated before it: republished, then failed again (still dead)
+    outcomes = _array([o.value for o in RetryOutcome])
+    failed = f"{start_ms} + intDiv(number * {span_ms}, {count})"
+    store.maintenance_client().command(
+        f"INSERT INTO {store.database}.{DEAD_LETTER_RETRIES.name}"
+        " (origin_topic, origin_partition, origin_offset, raw_sha256, retried_at, audit_id,"
+        " outcome, reason, published_to)"
+        f" SELECT {topic}, number % 6, number, hex(SHA256(toString(number))),"
+        f" fromUnixTimestamp64Milli(toInt64({failed} + if(number % 12 = 0, -60000, 60000)),"
+        " 'UTC'), 'bench',"
+        f" {outcomes}[(intDiv(number, 2) % {len(RetryOutcome)}) + 1], '', ''"
+        f" FROM numbers({count}) WHERE number % 2 = 0"
+    )
     return count

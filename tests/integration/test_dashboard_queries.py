@@ -31,8 +31,10 @@ from dashboards.build import WALL_UID, BuiltDashboard, build_all
 from dashboards.macros import TimeRange
 from dashboards.ops import OPS_UID
 from dashboards.panel_sql import run_panels, shape_problems, variable_values
+from leadloom.commands.deadletters_retry import LetterKey, retry_row
 from schemas.reference import CLUSTERS
 from schemas.registry import (
+    DEAD_LETTER_RETRIES,
     DEAD_LETTER_TABLE,
     EVENT_TABLES,
     PIPELINE_METRICS,
@@ -42,10 +44,12 @@ from schemas.registry import (
     SINK_TOPICS,
     Metric,
     MetricSource,
+    RetryOutcome,
     TopicNames,
     worker_source,
 )
 from schemas.scope import OPS_SCOPE, ORGANIZER_SCOPE, delegation_scope
+from streams.rows import SourceRef
 from tests.factories.rows import DayRows, fair_day_rows
 from tests.factories.stores import open_store
 
@@ -127,6 +131,33 @@ def _spread(letters: list[dict], over: TimeRange) -> list[bytes]:
             for n, r in enumerate(letters)]
 
 
+RETRIED = 40  # dead letters given retries; one in four of them retried for good
+
+
+def _key(letter: dict) -> LetterKey:
+    return LetterKey(SourceRef(letter["origin_topic"], letter["origin_partition"],
+                               letter["origin_offset"]), letter["raw_sha256"])
+
+
+def retry_rows(letters: list[bytes]) -> list[bytes]:
+    """``dead_letter_retries`` rows as ``deadletters retry`` writes them (its row builder),
+    for the first :data:`RETRIED` dead letters in turn: republished after the failure (the
+    pipeline took it: retried), republished before the failure (failed again: still dead),
+    still invalid, no retry at all."""
+    out = []
+    for n, raw in enumerate(letters[:RETRIED]):
+        letter = orjson.loads(raw)
+        failed = _parse(letter["failed_at"])
+        if n % 4 in (0, 1):
+            at = failed + timedelta(minutes=1 if n % 4 == 0 else -1)
+            out.append(retry_row(_key(letter), at, "audit-1", RetryOutcome.REPUBLISHED,
+                                 published_to=f"{letter['origin_topic']}[0]@{n}"))
+        elif n % 4 == 2:
+            out.append(retry_row(_key(letter), failed + timedelta(minutes=1), "audit-1",
+                                 RetryOutcome.STILL_INVALID, "unknown_booth: booth 'X'"))
+    return [orjson.dumps(r) for r in out]
+
+
 @pytest.fixture(scope="module")
 def store(day: DayRows, span: TimeRange, recent: TimeRange,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
@@ -137,6 +168,7 @@ def store(day: DayRows, span: TimeRange, recent: TimeRange,
     # rest in the last hour (the ops view).
     letters = day.decoded(DEAD_LETTER_TABLE.name)
     rows[DEAD_LETTER_TABLE.name] = _spread(letters[::2], span) + _spread(letters[1::2], recent)
+    rows[DEAD_LETTER_RETRIES.name] = retry_rows(rows[DEAD_LETTER_TABLE.name])
     places = sorted({(r["pavilion_id"], r["cluster_id"]) for r in day.decoded(SCANS.name)})
     rows[SEASON_BASELINE.name] = [orjson.dumps(
         {"season": "CIFW-2025-AW", "pavilion_id": p, "cluster_id": c,
@@ -259,3 +291,14 @@ def test_ops_rates_and_lag_follow_the_metrics_contract(
         (last * 7 + 3) % 120)
     merges = runs[7].result.rows  # per minute: a 5 s bucket's merges times 12
     assert [row[1] for row in merges] == [(i % 4) * 12 for i in range(intervals)]
+
+
+def test_ops_retried_and_still_dead_follow_the_retries(
+        built: list[BuiltDashboard], store: Store, recent: TimeRange, day: DayRows) -> None:
+    runs = {r.spec.id: r for r in run_panels(built[1], store.query, recent)}
+    letters = [orjson.loads(r) for r in day.rows[DEAD_LETTER_TABLE.name]]
+    assert len({_key(d) for d in letters}) == len(letters)  # each its own dead letter
+    retried = len(range(0, RETRIED, 4))  # republished after the failure only
+    assert runs[8].result.rows == [[retried]]
+    # failed again after its republish, still invalid, never retried, the rest: still dead
+    assert runs[9].result.rows == [[len(letters) - retried]]

@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -304,8 +306,35 @@ def _chunk(settings: Settings, rows: list[dict[str, Any]], publisher: Publisher 
         bar.advance(len(decided))
 
 
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C / SIGTERM until the block is done, then raise ``KeyboardInterrupt``: what
+    a chunk sent is recorded whole, or the summary would report rows never written.
+    Outside the main thread (where handlers cannot be set) the block runs as it is."""
+    held: list[int] = []
+    try:
+        previous = {s: signal.signal(s, lambda signum, _frame: held.append(signum))
+                    for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if held:
+            raise KeyboardInterrupt(f"signal {held[0]}")
+
+
 def _record(settings: Settings, decided: list[Decision], publisher: Publisher | None,
             audit_id: str, retried_at: datetime, tally: Tally) -> None:
+    with _interrupts_deferred():
+        _record_now(settings, decided, publisher, audit_id, retried_at, tally)
+
+
+def _record_now(settings: Settings, decided: list[Decision], publisher: Publisher | None,
+                audit_id: str, retried_at: datetime, tally: Tally) -> None:
     if publisher is not None:
         publisher.flush(FLUSH_TIMEOUT_S)
     rows = []

@@ -11,7 +11,8 @@ the sink writes them.
 
 ``retry`` must republish exactly the ones that pass today, each stored and counted once;
 the others stay with a ``still_invalid`` / ``not_retryable`` row; a dry run and a refused
-run change nothing; a second run republishes nothing; every run is audited.
+run change nothing; a second run republishes nothing; every run is audited. A retry stopped
+by SIGTERM half-way reports only what it recorded, and a re-run completes it exactly.
 """
 
 from __future__ import annotations
@@ -214,3 +215,72 @@ def test_retry_republishes_what_passes_now_and_nothing_twice(
             " ORDER BY started_at").rows
         assert audits == [[1, "ok", 5, 9], [0, "refused", 0, 9], [0, "ok", 5, 9],
                           [0, "ok", 0, 4]]
+
+
+INTERRUPTED_LETTERS = 3000  # 15 chunks: SIGTERM lands half-way
+
+
+def test_sigterm_stops_a_retry_at_a_clean_point_and_a_rerun_completes_it(
+        pipeline_settings: Settings) -> None:
+    settings = pipeline_settings
+    topics, db = settings.topics, settings.clickhouse_database
+    ensure_topics(settings)
+    scans = [f.scan(badge_id=f"B-INT-{i}") for i in range(INTERRUPTED_LETTERS)]
+    now = datetime.now(UTC)
+    # dead letters an earlier schema wrote for scans valid now (no archive copy: whole bytes)
+    rows = [orjson.dumps(dead_letter_row(
+        Rejected(Reason.INVALID_FIELD, "an earlier rule"),
+        SourceRef(topics.raw("booth_scan"), i % 6, FAR + i), f.encode(d), now))
+        for i, d in enumerate(scans)]
+    with running_pipeline(settings) as pipe:
+        producer = KafkaProducer(bootstrap_servers=bootstrap_list(settings))
+        for block in range(0, len(rows), 500):
+            producer.send(topics.dead_letters, b"\n".join(rows[block:block + 500]))
+        producer.flush()
+        producer.close()
+        _settle(pipe)
+        assert _one(pipe, f"SELECT count() FROM {db}.dead_letters FINAL") == len(scans)
+
+        env = {**os.environ, **settings_env(settings)}
+        env.pop("LEADLOOM_DEBUG", None)
+        proc = subprocess.Popen([sys.executable, "-m", "leadloom.cli", "deadletters", "retry",
+                                 "--yes", "--json"], cwd=REPO, env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        assert proc.stderr is not None
+        seen = []
+        while not any("selected" in line for line in seen):
+            line = proc.stderr.readline()
+            assert line, f"retry ended before it started: {seen}"
+            seen.append(line)
+        time.sleep(0.5)
+        proc.terminate()  # SIGTERM: the CLI turns it into an interrupt
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, "".join(seen) + err
+        summary = json.loads(out.strip().splitlines()[-1])
+        assert summary["interrupted"] is True
+        done = summary["republished"]
+        assert 0 < done < len(scans), summary
+        assert "(interrupted)" in err
+
+        # complete for what it reports: a row for every republish reported, each stored once
+        _settle(pipe)
+        audit = summary["audit_id"]
+        _wait_for(pipe, f"SELECT count() FROM {db}.dead_letter_retries FINAL"
+                  f" WHERE audit_id = '{audit}' AND outcome = 'republished'", done)
+        assert _one(pipe, f"SELECT count() FROM {db}.scans FINAL") == done
+        _wait_for(pipe, f"SELECT count() FROM {db}.replay_audit FINAL"
+                  f" WHERE audit_id = '{audit}'", 1)
+        assert pipe.store.query(f"SELECT result, counts['republished'] FROM {db}.replay_audit"
+                                f" FINAL WHERE audit_id = '{audit}'").rows == [
+            ["interrupted", done]]
+
+        # the re-run does the rest: every scan stored and counted once
+        rest = _json(_cli(settings, "deadletters", "retry", "--yes", "--json"))
+        assert (rest["selected"], rest["republished"]) == (len(scans) - done,
+                                                           len(scans) - done)
+        _settle(pipe)
+        stored = pipe.store.query(f"SELECT uniqExact(event_id), count() FROM {db}.scans FINAL")
+        assert stored.rows == [[len(scans), len(scans)]]
+        streamed = q.run(q.STREAM_LEADS_BY_CLUSTER, pipe.store.query, db)
+        assert sum(c["scans"] for c in streamed.values()) == len(scans)

@@ -43,8 +43,11 @@ from schemas.registry import (
     BUYER_MERGES_TABLE,
     BUYERS,
     DEAD_LETTER_TABLE,
+    IDENTITY_LOG_TABLE,
     LEADS_MINUTE_PARTS,
+    LEADS_STATE_TABLE,
     MATCHES_TABLE,
+    MATCHMAKING_STATE_TABLE,
     TopicNames,
 )
 from streams.batch import RawMessage, aggregate_leads, process_batch
@@ -135,6 +138,15 @@ class Rebuild:
         rows = {LEADS_MINUTE_PARTS.name: list(self._snapshots.values())}
         self._snapshots.clear()
         return self._counted(rows)
+
+    def stream_state(self) -> dict[str, dict[str, object]]:
+        """The stream workers' tables as the rebuild leaves them (Faust table name -> key ->
+        value), what a swap hands over to the pipeline: the leads state, the identity log
+        (without its next-offset entries, which belong to the identity topic) and the
+        matchmaking state."""
+        return {LEADS_STATE_TABLE: dict(self._leads_state),
+                IDENTITY_LOG_TABLE: dict(self._identity_log),
+                MATCHMAKING_STATE_TABLE: dict(self._match_state)}
 
     def _counted(self, rows: Rows) -> Rows:
         for table, table_rows in rows.items():

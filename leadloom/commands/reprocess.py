@@ -118,9 +118,10 @@ def plan(settings: Settings, store: Store, request: Request) -> tuple[Any, dict]
 
 
 def build_shadow(settings: Settings, store: Store, source: Any, shadow: str,
-                 progress: Progress) -> dict:
+                 progress: Progress) -> tuple[dict, dict[str, dict[str, object]]]:
     """Create ``shadow`` and fill it from ``source`` (module docstring, step 2); the
-    figures of the build. On any exception (Ctrl-C included) the shadow is dropped."""
+    figures of the build and the stream state it ends with (``Rebuild.stream_state``). On
+    any exception (Ctrl-C included) the shadow is dropped."""
     client = store.client
     live = settings.clickhouse_database
     started = time.monotonic()
@@ -130,7 +131,7 @@ def build_shadow(settings: Settings, store: Store, source: Any, shadow: str,
         for table in REFERENCE_TABLES:
             client.command(f"TRUNCATE TABLE {shadow}.{table}")
             client.command(f"INSERT INTO {shadow}.{table} SELECT * FROM {live}.{table}")
-        figures = _rebuild(settings, client, source, shadow, progress)
+        figures, state = _rebuild(settings, client, source, shadow, progress)
         began = time.monotonic()
         figures["surge_alerts"] = _decide_surges(store, client, shadow)
         figures["snapshots_s"] = round(sum(refresh_snapshots(
@@ -144,11 +145,11 @@ def build_shadow(settings: Settings, store: Store, source: Any, shadow: str,
     figures["events_per_s"] = round(figures["messages"] / max(figures["elapsed_s"], 1e-9))
     # ru_maxrss is KiB on Linux; with the embedded engine it includes the engine's memory
     figures["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return figures
+    return figures, state
 
 
 def _rebuild(settings: Settings, client: Client, source: Any, shadow: str,
-             progress: Progress) -> dict:
+             progress: Progress) -> tuple[dict, dict[str, dict[str, object]]]:
     topics = settings.topics
     rebuild = Rebuild(topics, {topics.name(s): s.value_schema for s in RAW_TOPICS},
                       settings.max_message_bytes, LEAD_CONTRIBUTIONS.partitions,
@@ -175,8 +176,9 @@ def _rebuild(settings: Settings, client: Client, source: Any, shadow: str,
         bar.close()
         source.close()
     counts = rebuild.counts
-    return {"messages": counts.messages, "dead_letters": counts.dead_letters,
-            "rows": dict(sorted(counts.rows.items())), "insert_s": round(insert_s, 2)}
+    return ({"messages": counts.messages, "dead_letters": counts.dead_letters,
+             "rows": dict(sorted(counts.rows.items())), "insert_s": round(insert_s, 2)},
+            rebuild.stream_state())
 
 
 def _insert(client: Client, database: str, pending: dict[str, list[bytes]]) -> float:
@@ -227,7 +229,7 @@ def run_reprocess(settings: Settings, request: Request, progress: Progress,
                          f" {report['source']} (up to {report['messages_at_most']:,} messages)")
                 return {**report, "dry_run": True}
             shadow = report["shadow_database"]
-            report["build"] = build_shadow(settings, store, source, shadow, progress)
+            report["build"], state = build_shadow(settings, store, source, shadow, progress)
             audit.counts["messages"] = report["build"]["messages"]
             progress(f"rebuilt {shadow}: {report['build']['messages']:,} messages in"
                      f" {report['build']['elapsed_s']} s; comparing with live")
@@ -241,8 +243,8 @@ def run_reprocess(settings: Settings, request: Request, progress: Progress,
                     audit.result = Result.REFUSED
                     audit.detail = "swap declined"
                     return report
-                report["swap"] = swap(settings, store, shadow, source_ranges=report[
-                    "partitions"], progress=progress)
+                report["swap"] = swap(settings, store, shadow, report["partitions"], state,
+                                      progress)
                 report["swapped"] = True
             return report
         finally:

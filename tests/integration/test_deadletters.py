@@ -11,8 +11,9 @@ the sink writes them.
 
 ``retry`` must republish exactly the ones that pass today, each stored and counted once;
 the others stay with a ``still_invalid`` / ``not_retryable`` row; a dry run and a refused
-run change nothing; a second run republishes nothing; every run is audited. A retry stopped
-by SIGTERM half-way reports only what it recorded, and a re-run completes it exactly.
+run (no terminal, or "n" on one) change nothing; a second run republishes nothing; every
+run is audited. A retry stopped by SIGTERM half-way reports only what it recorded, and a
+re-run completes it exactly.
 """
 
 from __future__ import annotations
@@ -53,6 +54,26 @@ def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "leadloom.cli", *args], cwd=REPO, env=env,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=180, check=False)
+
+
+def _on_terminal(settings: Settings, answer: str, *args: str) -> tuple[int, str]:
+    """The CLI with a pseudo-terminal as stdin (``answer`` typed at the prompt); its exit
+    code and stderr."""
+    import pty
+
+    env = {**os.environ, **settings_env(settings)}
+    env.pop("LEADLOOM_DEBUG", None)
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "leadloom.cli", *args], cwd=REPO,
+                                env=env, stdin=follower, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        os.write(leader, answer.encode() + b"\n")
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    return proc.returncode, err
 
 
 def _json(done: subprocess.CompletedProcess[str]) -> dict:
@@ -156,8 +177,11 @@ def test_retry_republishes_what_passes_now_and_nothing_twice(
         # no terminal and no --yes: refused, nothing changed
         refused = _cli(live, "deadletters", "retry")
         assert refused.returncode == 1 and "no terminal" in refused.stderr
+        # on a terminal, "n": nothing changed
+        code, err = _on_terminal(live, "n", "deadletters", "retry")
+        assert code == 1 and "[y/N]" in err and "nothing changed" in err
         _wait_for(pipe, f"SELECT count() FROM {db}.replay_audit FINAL"
-                  " WHERE command = 'deadletters retry'", 2)
+                  " WHERE command = 'deadletters retry'", 3)
         _settle(pipe)
         assert _one(pipe, f"SELECT count() FROM {db}.dead_letter_retries") == 0
         assert _one(pipe, f"SELECT count() FROM {db}.scans FINAL") == 3
@@ -206,15 +230,15 @@ def test_retry_republishes_what_passes_now_and_nothing_twice(
         assert [r["outcome"] for r in retries] == ["republished"]
         assert retries[0]["published_to"] == items[republished]["published_to"]
 
-        # every run audited: the dry run, the refusal, two runs, with their counts
+        # every run audited: the dry run, the two refusals, two runs, with their counts
         _wait_for(pipe, f"SELECT count() FROM {db}.replay_audit FINAL"
-                  " WHERE command = 'deadletters retry'", 4)
+                  " WHERE command = 'deadletters retry'", 5)
         audits = pipe.store.query(
             f"SELECT dry_run, result, counts['republished'], counts['selected']"
             f" FROM {db}.replay_audit FINAL WHERE command = 'deadletters retry'"
             " ORDER BY started_at").rows
-        assert audits == [[1, "ok", 5, 9], [0, "refused", 0, 9], [0, "ok", 5, 9],
-                          [0, "ok", 0, 4]]
+        assert audits == [[1, "ok", 5, 9], [0, "refused", 0, 9], [0, "refused", 0, 9],
+                          [0, "ok", 5, 9], [0, "ok", 0, 4]]
 
 
 INTERRUPTED_LETTERS = 3000  # 15 chunks: SIGTERM lands half-way

@@ -422,6 +422,49 @@ def _deadletters(args: argparse.Namespace, settings: Settings) -> int:
     return 130 if result["interrupted"] else 1 if result["refused"] else 0
 
 
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    if args.replay_command == "republish":
+        return _republish(args, settings)
+    raise SystemExit(f"leadloom: error: unknown replay action {args.replay_command!r}")
+
+
+def _republish(args: argparse.Namespace, settings: Settings) -> int:
+    from leadloom.commands import republish as rp
+    from leadloom.commands.republish_select import Selection
+
+    selection = Selection.parse(args.since, args.until, args.cluster, args.type)
+
+    def confirm(plan: dict) -> str | None:
+        if args.yes:
+            return None
+        if not sys.stdin.isatty():
+            return "no terminal to confirm on: pass --yes to republish"
+        print(f"republish {plan['selected']} event(s) to the raw topics of"
+              f" {settings.namespace}? [y/N] ", end="", file=sys.stderr, flush=True)
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return "cancelled at the prompt: nothing sent"
+        return None
+
+    try:
+        result = rp.republish(settings, selection, dry_run=args.dry_run, confirm=confirm,
+                              progress=progress)
+    except rp.Interrupted as stop:
+        if args.json:
+            emit_json(stop.result)
+        return 130
+    out = sys.stderr if args.json else sys.stdout
+    for topic, n in result["by_topic"].items():
+        print(f"{topic}: {n} event(s)", file=out)
+    skipped = ", ".join(f"{n} {why}" for why, n in result["skipped"].items())
+    print(f"selected {result['selected']}, sent {result['sent']}, skipped: {skipped}",
+          file=out)
+    if result["result"] == "refused":
+        progress(result["reason"])
+    if args.json:
+        emit_json(result)
+    return 1 if result["result"] == "refused" else 0
+
+
 DEMO_SURGE = "keqiao@14:30"
 SURGE_HELP = ("CLUSTER@HH:MM: add a burst of scans and inquiries for one cluster from that"
               " local fair time (e.g. keqiao@14:30)")
@@ -802,6 +845,49 @@ def build_parser() -> argparse.ArgumentParser:
                           help="say what would happen, send and record nothing (audited)")
     dl_retry.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     deadletters.set_defaults(handler=_deadletters)
+    replay = sub.add_parser(
+        "replay", help="replay raw events: republish them from the raw archive",
+        description="Replays of the raw events kept in raw_archive (every message of the raw"
+        " topics as the broker delivered it). Every action has --dry-run, asks for"
+        " confirmation on a terminal (--yes without one), shows a progress bar on a terminal,"
+        " stops cleanly on Ctrl-C (exit 130) and writes a replay_audit row.",
+    )
+    replay_sub = replay.add_subparsers(dest="replay_command", required=True, metavar="ACTION")
+    republish = replay_sub.add_parser(
+        "republish", help="re-send selected raw events with their original event ids",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Re-send raw events from raw_archive to the raw topics of the namespace, each\n"
+            "message byte for byte (value, key, headers) to the topic and partition it was\n"
+            "read from, plus the header leadloom-origin = its first coordinates\n"
+            "(topic[partition]@offset; an existing one is kept), in Kafka timestamp order.\n"
+            "Same event ids: the pipeline stores and counts each event once.\n\n"
+            "Selected: events the pipeline stored (one message per event id: its first\n"
+            "copy). Skipped and counted: messages that are not JSON events, events the\n"
+            "pipeline did not store (dead letters: use the dead-letter retry), later copies\n"
+            "of an event. --cluster selects by the cluster the pipeline enriched; event types\n"
+            "without a cluster (buyer_registration) are then not selected. Needs a broker;\n"
+            "reads the store through 'leadloom run' when it runs, else directly."
+        ),
+    )
+    republish.add_argument("--from", dest="since", metavar="T", default=None,
+                           help="events with occurred_at at or after T (ISO-8601 with a zone,"
+                                " e.g. 2026-05-04T10:00:00+08:00); default: the first")
+    republish.add_argument("--to", dest="until", metavar="T", default=None,
+                           help="events with occurred_at before T; default: the last")
+    republish.add_argument("--cluster", action="append", metavar="ID",
+                           help="only events of this cluster (repeatable); registrations have"
+                                " no cluster and are not selected")
+    republish.add_argument("--type", action="append", metavar="EVENT_TYPE",
+                           help="only this event type (repeatable): buyer_registration,"
+                                " booth_scan, online_inquiry, procurement_step,"
+                                " supplier_profile")
+    republish.add_argument("--dry-run", action="store_true",
+                           help="count what would be sent and send nothing (audited)")
+    republish.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    republish.add_argument("--json", action="store_true",
+                           help="one JSON object (counts, rate, audit id) as the last line")
+    replay.set_defaults(handler=_replay)
     return parser
 
 

@@ -376,7 +376,8 @@ def _deadletters(args: argparse.Namespace, settings: Settings) -> int:
             print(raw["text"] if raw["encoding"] == "utf-8" else raw["hex"])
             for r in letter["retries"]:
                 print(f"retry       {r['retried_at']} {r['outcome']}"
-                      f" {r['published_to'] or r['reason']} (audit {r['audit_id']})")
+                      f" {dl.safe_text(r['published_to'] or r['reason'])}"
+                      f" (audit {r['audit_id']})")
             if not letter["retries"]:
                 print("retry       never retried")
         return 0
@@ -416,7 +417,8 @@ def _deadletters(args: argparse.Namespace, settings: Settings) -> int:
         progress(result["refused"])
     elif not args.json:
         for item in result["items"]:
-            print(f"{item['ref']}  {item['outcome']}  {item['published_to'] or item['reason']}")
+            print(f"{item['ref']}  {item['outcome']}"
+                  f"  {dl.safe_text(item['published_to'] or item['reason'])}")
     if args.json:
         emit_json(result)
     return 130 if result["interrupted"] else 1 if result["refused"] else 0

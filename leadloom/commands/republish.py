@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from kafka.errors import KafkaError
@@ -133,11 +134,13 @@ def republish(settings: Settings, selection: Selection, *, dry_run: bool = False
     refused), ``selected``, ``sent``, ``skipped`` by reason, ``by_topic``, ``elapsed_s``,
     ``events_per_s``, ``audit_id``. ``on_page(sent_so_far)`` is called after each page."""
     run = query or ops_reader(settings)
-    sql = SelectionSql(selection, settings)
+    as_of = datetime.now(UTC)
+    sql = SelectionSql(selection, settings, as_of=as_of)
     with audited(settings, COMMAND, selection.params(), dry_run=dry_run) as audit:
         counts = Counts.of_rows(run(sql.count_sql()).rows)
         result: dict[str, Any] = {
             "command": COMMAND, "dry_run": dry_run, "selection": selection.params(),
+            "as_of": as_of.isoformat(),
             "selected": counts.selected, "by_topic": counts.events_by_topic,
             "skipped": counts.skipped, "sent": 0, "result": Result.OK,
             "audit_id": audit.audit_id, "elapsed_s": 0.0, "events_per_s": 0.0,

@@ -129,8 +129,11 @@ class SelectionSql:
     """The SQL of one selection on one database and namespace."""
 
     def __init__(self, selection: Selection, settings: Settings,
-                 database: str | None = None) -> None:
+                 database: str | None = None, as_of: datetime | None = None) -> None:
         self.selection = selection
+        # Messages with a later Kafka timestamp are not part of the run (they arrived while
+        # it ran: its own republished copies, live events), so counts and pages agree.
+        self.as_of = as_of
         self.database = database or settings.clickhouse_database
         self.types = selection.event_types()
         self.topics = tuple(settings.topics.raw(t) for t in self.types)
@@ -146,6 +149,9 @@ class SelectionSql:
                           " 'UTC')")
         if self.selection.until is not None:
             bounds.append(f"{moment} < fromUnixTimestamp64Milli({_ms(self.selection.until)},"
+                          " 'UTC')")
+        if self.as_of is not None:
+            bounds.append(f"kafka_timestamp <= fromUnixTimestamp64Milli({_ms(self.as_of)},"
                           " 'UTC')")
         return " AND ".join(bounds)
 

@@ -71,4 +71,7 @@ def test_the_sql_selects_first_copies_of_stored_events_in_send_order(tmp_path: P
     late = Selection(since=t0 + timedelta(minutes=30),
                      until=t0.astimezone(timezone(timedelta(hours=8))) + timedelta(hours=2))
     assert sent(late) == [(scans, 1, 0)]
+    # messages that reached Kafka after the run began are not part of it
+    before_r1 = SelectionSql(Selection(), settings, as_of=t0 + timedelta(milliseconds=6))
+    assert [(r[1], r[2], r[3]) for r in run(before_r1.page_sql(None, 100))] == everything[:2]
     store.close()

@@ -238,12 +238,13 @@ def run_retry(settings: Settings, filters: Filters, *, dry_run: bool, confirm: C
 
     ``confirm(n)`` is asked once, before anything is sent (not on a dry run): None goes on,
     a reason declines (audited ``refused``; the summary's ``refused`` holds the reason)."""
-    rows = select(settings, filters)
-    tally = Tally(selected=len(rows), items=[])
+    tally = Tally(items=[])
     summary: dict[str, Any] = {"dry_run": dry_run, "filters": filters.params(),
                                "interrupted": False, "refused": None}
     with audited(settings, COMMAND, filters.params(), dry_run=dry_run) as audit:
         summary["audit_id"] = audit.audit_id
+        rows = select(settings, filters)  # in the block: a failed read is audited too
+        tally.selected = len(rows)
         if not dry_run and rows:
             refused = confirm(len(rows))
             if refused is not None:

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from core import queries as q
 from core.kafka import bootstrap_list
-from core.settings import Settings
+from core.settings import Settings, settings_env
 from leadloom.commands import republish as rp
 from leadloom.commands.republish_select import Selection
 from leadloom.pipeline import Pipeline
@@ -32,6 +33,8 @@ from schemas.registry import (
     REPLAY_AUDIT,
 )
 from tests.conftest import running_pipeline
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.integration
 
@@ -229,35 +232,56 @@ def test_a_selection_republishes_exactly_its_events(pipe: Pipeline) -> None:
     assert [a["result"] for a in audits(pipe)] == ["ok", "ok", "refused"]
 
 
-def test_the_command_line_asks_without_a_terminal_and_prints_json(
-        pipe: Pipeline, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    from leadloom import cli
+def _cli(settings: Settings, *args: str, answer: str | None = None
+         ) -> tuple[int, str, str]:
+    """``leadloom`` in a process of its own: exit code, stdout, stderr. ``answer``: typed
+    at the prompt of a pseudo-terminal as stdin; None: stdin is not a terminal."""
+    import pty
+    import subprocess
+    import sys
 
+    env = {**os.environ, **settings_env(settings)}
+    env.pop("LEADLOOM_DEBUG", None)
+    leader, follower = pty.openpty() if answer is not None else (-1, subprocess.DEVNULL)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "leadloom.cli", *args], cwd=REPO,
+                                env=env, stdin=follower, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        if answer is not None:
+            os.write(leader, answer.encode() + b"\n")
+        out, err = proc.communicate(timeout=180)
+    finally:
+        if answer is not None:
+            os.close(follower)
+            os.close(leader)
+    return proc.returncode, out, err
+
+
+def test_the_command_line_confirms_refuses_and_prints_json(pipe: Pipeline) -> None:
     publish_day(pipe, 400, seed=33)
-    monkeypatch.setattr("sys.stdin", open(os.devnull))  # noqa: SIM115 - not a terminal
-    env = {"LEADLOOM_KAFKA_BOOTSTRAP": pipe.settings.kafka_bootstrap,
-           "LEADLOOM_NAMESPACE": pipe.settings.namespace,
-           "LEADLOOM_DATA_DIR": str(pipe.settings.data_dir)}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    # the command turns SIGTERM into an interrupt; pytest's own handler comes back after
-    monkeypatch.setattr(signal, "signal", _keeping(signal.signal))
-    assert cli.main(["replay", "republish", "--json", "--type", "booth_scan"]) == 1
-    out, err = capsys.readouterr()
-    refused = json.loads(out.strip().splitlines()[-1])
-    assert refused["result"] == "refused" and "--yes" in err
-    assert cli.main(["replay", "republish", "--json", "--yes", "--type", "booth_scan",
-                     "--from", "2026-01-01T00:00:00"]) == 1
-    assert "has no zone" in capsys.readouterr().err
-    assert cli.main(["replay", "republish", "--json", "--yes", "--type", "booth_scan"]) == 0
-    done = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert done["sent"] == done["selected"] == done["by_topic"][
-        pipe.settings.topics.raw("booth_scan")] > 0
+    settings = pipe.settings
+    scans = settings.topics.raw("booth_scan")
+    offsets = end_offsets(settings)
 
+    code, out, err = _cli(settings, "replay", "republish", "--json", "--type", "booth_scan")
+    assert code == 1 and "--yes" in err
+    assert json.loads(out.strip().splitlines()[-1])["result"] == "refused"
+    code, _, err = _cli(settings, "replay", "republish", "--yes", "--from", "2026-05-04T10:00")
+    assert code == 1 and err.strip().endswith("has no zone: add one, e.g. +08:00 or Z")
+    code, _, err = _cli(settings, "replay", "republish", "--type", "booth_scan", answer="n")
+    assert code == 1 and "cancelled at the prompt" in err
+    assert end_offsets(settings) == offsets, "nothing sent without a yes"
 
-def _keeping(real):  # type: ignore[no-untyped-def]
-    """signal.signal that leaves SIGTERM alone (the CLI's main sets it for its process)."""
-    def install(signum, handler):  # type: ignore[no-untyped-def]
-        return signal.getsignal(signum) if signum == signal.SIGTERM else real(signum, handler)
-    return install
+    code, out, err = _cli(settings, "replay", "republish", "--type", "booth_scan", answer="y")
+    assert code == 0, err
+    selected = int(out.split("selected ")[1].split(",")[0])
+    assert f"sent {selected}," in out and selected > 0
+    code, out, _ = _cli(settings, "replay", "republish", "--json", "--yes", "--dry-run")
+    dry = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and dry["dry_run"] and dry["sent"] == 0
+    assert dry["by_topic"][scans] == selected
+    moved = sum(end - offsets[tp] for tp, end in end_offsets(settings).items())
+    assert moved == selected, "only the confirmed run sent, one message per scan"
+    settle(pipe)
+    assert [(a["dry_run"], a["result"]) for a in audits(pipe)] == [
+        (0, "refused"), (0, "refused"), (0, "ok"), (1, "ok")]

@@ -9,11 +9,13 @@ letter: the "validation bug fixed" case), one whose bytes were truncated, and a 
 stage's (``store_refused``), the last three sent to the dead-letter topic as a worker or
 the sink writes them.
 
-``retry`` must republish exactly the ones that pass today, each stored and counted once;
-the others stay with a ``still_invalid`` / ``not_retryable`` row; a dry run and a refused
-run (no terminal, or "n" on one) change nothing; a second run republishes nothing; every
-run is audited. A retry stopped by SIGTERM half-way reports only what it recorded, and a
-re-run completes it exactly.
+A retry run with the raised limit while the pipeline still refuses them republishes them
+into the same refusal: each dead letter is replaced (same origin), not added, and listed
+as dead again. ``retry`` must then republish exactly the ones that pass today, each stored
+and counted once; the others stay with a ``still_invalid`` / ``not_retryable`` row; a dry
+run and a refused run (no terminal, or "n" on one) change nothing; a second run
+republishes nothing; every run is audited. A retry stopped by SIGTERM half-way reports
+only what it recorded, and a re-run completes it exactly.
 """
 
 from __future__ import annotations
@@ -135,10 +137,28 @@ def test_retry_republishes_what_passes_now_and_nothing_twice(
         assert _one(pipe, f"SELECT count() FROM {db}.scans FINAL") == 3
         assert _one(pipe, f"SELECT count() FROM {db}.dead_letters FINAL") == 9
 
+        # retried with the raised limit before the pipeline runs with it: refused again,
+        # and each dead letter is replaced (its origin header), not added: dead again
+        early = _json(_cli(live, "deadletters", "retry", "--reason", "oversized", "--yes",
+                           "--json"))
+        assert (early["selected"], early["republished"], early["not_retryable"]) == (5, 4, 1)
+        _settle(pipe)
+        _wait_for(pipe, f"SELECT count() FROM {db}.dead_letter_retries FINAL", 5)
+        assert _one(pipe, f"SELECT count() FROM {db}.dead_letters FINAL") == 9
+        failed_again = _json(_cli(live, "deadletters", "list", "--reason", "oversized",
+                                  "--json"))["dead_letters"]
+        assert sorted(d["status"] for d in failed_again) == ["dead again"] * 4 + [
+            "not retryable"]
+        for d in failed_again:  # read where the republish landed, kept under its origin
+            if d["status"] == "dead again":
+                republish = next(i for i in early["items"] if i["ref"] == d["ref"])
+                assert d["source"] == republish["published_to"] != d["ref"]
+
     # -- the operator raised the limit: the pipeline runs with the default ----------------
     with running_pipeline(live) as pipe:
         listed = _json(_cli(live, "deadletters", "list", "--json"))
-        assert listed["count"] == 9 and listed["by_status"] == {"never retried": 9}
+        assert listed["count"] == 9 and listed["by_status"] == {
+            "never retried": 4, "dead again": 4, "not retryable": 1}
         by_reason = {}
         for d in listed["dead_letters"]:
             by_reason[d["reason"]] = by_reason.get(d["reason"], 0) + 1
@@ -164,9 +184,11 @@ def test_retry_republishes_what_passes_now_and_nothing_twice(
         letter = shown["dead_letters"][0]
         assert letter["raw"]["from"] == "raw_archive" and letter["raw"]["whole"]
         assert letter["raw"]["encoding"] == "utf-8" and "B-NOTE-" in letter["raw"]["text"]
-        assert letter["retries"] == [] and shown["archived"] is not None
+        assert [r["outcome"] for r in letter["retries"]] == ["republished"]
+        assert shown["archived"] is not None and letter["source"] != ref
         human = _cli(live, "deadletters", "show", ref)
-        assert human.returncode == 0 and "never retried" in human.stdout
+        assert human.returncode == 0 and "B-NOTE-" in human.stdout
+        assert " republished " in human.stdout
         missing = _cli(live, "deadletters", "show", f"{topics.raw('booth_scan')}[0]@12345")
         assert missing.returncode == 1 and "no dead letter" in missing.stderr
 
@@ -181,9 +203,9 @@ def test_retry_republishes_what_passes_now_and_nothing_twice(
         code, err = _on_terminal(live, "n", "deadletters", "retry")
         assert code == 1 and "[y/N]" in err and "nothing changed" in err
         _wait_for(pipe, f"SELECT count() FROM {db}.replay_audit FINAL"
-                  " WHERE command = 'deadletters retry'", 3)
+                  " WHERE command = 'deadletters retry'", 4)
         _settle(pipe)
-        assert _one(pipe, f"SELECT count() FROM {db}.dead_letter_retries") == 0
+        assert _one(pipe, f"SELECT count() FROM {db}.dead_letter_retries") == 5
         assert _one(pipe, f"SELECT count() FROM {db}.scans FINAL") == 3
 
         # the retry: the five that pass today are republished and stored once
@@ -201,7 +223,7 @@ def test_retry_republishes_what_passes_now_and_nothing_twice(
         assert any(w.startswith("truncated") for w in why)
         assert any("derived stage events.valid" in w for w in why)
         _settle(pipe)
-        _wait_for(pipe, f"SELECT count() FROM {db}.dead_letter_retries FINAL", 9)
+        _wait_for(pipe, f"SELECT count() FROM {db}.dead_letter_retries FINAL", 14)
         expected_ids = {d["event_id"] for d in plain + noted + [earlier]}
         stored = dict(pipe.store.query(f"SELECT event_id, count() FROM {db}.scans FINAL"
                                        " GROUP BY event_id").rows)
@@ -218,27 +240,29 @@ def test_retry_republishes_what_passes_now_and_nothing_twice(
         assert (again["selected"], again["republished"], again["still_invalid"],
                 again["not_retryable"]) == (4, 0, 2, 2)
         _settle(pipe)
-        _wait_for(pipe, f"SELECT count() FROM {db}.dead_letter_retries FINAL", 13)
+        _wait_for(pipe, f"SELECT count() FROM {db}.dead_letter_retries FINAL", 18)
         assert _one(pipe, f"SELECT count() FROM {db}.scans FINAL") == 8
         streamed = q.run(q.STREAM_LEADS_BY_CLUSTER, query, db)
         assert sum(c["scans"] for c in streamed.values()) == 8
 
-        # show: the retries of a republished one, where it landed
-        republished = next(r for r, i in items.items() if i["outcome"] == "republished")
-        shown = _json(_cli(live, "deadletters", "show", republished, "--json"))
+        # show: the retries of one republished twice, where each landed
+        twice = next(i["ref"] for i in early["items"] if i["outcome"] == "republished")
+        shown = _json(_cli(live, "deadletters", "show", twice, "--json"))
         retries = shown["dead_letters"][0]["retries"]
-        assert [r["outcome"] for r in retries] == ["republished"]
-        assert retries[0]["published_to"] == items[republished]["published_to"]
+        assert [r["outcome"] for r in retries] == ["republished", "republished"]
+        assert [r["published_to"] for r in retries] == [
+            next(i for i in early["items"] if i["ref"] == twice)["published_to"],
+            items[twice]["published_to"]]
 
-        # every run audited: the dry run, the two refusals, two runs, with their counts
+        # every run audited: the early one, the dry run, the two refusals, two runs
         _wait_for(pipe, f"SELECT count() FROM {db}.replay_audit FINAL"
-                  " WHERE command = 'deadletters retry'", 5)
+                  " WHERE command = 'deadletters retry'", 6)
         audits = pipe.store.query(
             f"SELECT dry_run, result, counts['republished'], counts['selected']"
             f" FROM {db}.replay_audit FINAL WHERE command = 'deadletters retry'"
             " ORDER BY started_at").rows
-        assert audits == [[1, "ok", 5, 9], [0, "refused", 0, 9], [0, "refused", 0, 9],
-                          [0, "ok", 5, 9], [0, "ok", 0, 4]]
+        assert audits == [[0, "ok", 4, 5], [1, "ok", 5, 9], [0, "refused", 0, 9],
+                          [0, "refused", 0, 9], [0, "ok", 5, 9], [0, "ok", 0, 4]]
 
 
 INTERRUPTED_LETTERS = 3000  # 15 chunks: SIGTERM lands half-way

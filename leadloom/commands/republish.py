@@ -53,7 +53,7 @@ from schemas.scope import OPS_SCOPE
 from streams.rows import SourceRef
 
 COMMAND = "replay republish"
-PAGE_ROWS = 10_000
+PAGE_ROWS = 20_000
 FLUSH_TIMEOUT_S = 60.0
 
 Progress = Callable[[str], None]
@@ -134,6 +134,9 @@ def republish(settings: Settings, selection: Selection, *, dry_run: bool = False
     refused), ``selected``, ``sent``, ``skipped`` by reason, ``by_topic``, ``elapsed_s``,
     ``events_per_s``, ``audit_id``. ``on_page(sent_so_far)`` is called after each page."""
     run = query or ops_reader(settings)
+    # The raw topics for the sends and <ns>.ops for the audit row, on a broker that was
+    # rebuilt or never ran the pipeline (a dry run is audited too).
+    llkafka.ensure_topics(settings)
     as_of = datetime.now(UTC)
     sql = SelectionSql(selection, settings, as_of=as_of)
     with audited(settings, COMMAND, selection.params(), dry_run=dry_run) as audit:
@@ -193,7 +196,6 @@ def _send(settings: Settings, sql: SelectionSql, total: int, run: Query,
     deliveries = _Deliveries()
     if total == 0:
         return deliveries, False
-    llkafka.ensure_topics(settings)  # a rebuilt broker: the topics come back first
     producer = llkafka.producer(settings, linger_ms=settings.bulk_linger_ms,
                                 batch_size=settings.bulk_batch_bytes)
     bar = ProgressBar("republish", total)

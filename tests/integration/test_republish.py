@@ -134,13 +134,14 @@ def test_republishing_the_whole_day_changes_no_count(pipe: Pipeline,
     assert dry["skipped"]["duplicate"] == truth["duplicates_resent"]
 
     # interrupted after its first page: what it reports is what went out
+    page_rows = rp.PAGE_ROWS
     monkeypatch.setattr(rp, "PAGE_ROWS", 500)
     with pytest.raises(rp.Interrupted) as stopped:
         rp.republish(pipe.settings, Selection(), confirm=lambda _plan: None,
                      on_page=lambda _sent: os.kill(os.getpid(), signal.SIGINT))
     part = stopped.value.result
     assert part["sent"] == 500 and part["result"] == "interrupted"
-    monkeypatch.setattr(rp, "PAGE_ROWS", 10_000)
+    monkeypatch.setattr(rp, "PAGE_ROWS", page_rows)
 
     whole = rp.republish(pipe.settings, Selection(), confirm=lambda _plan: None)
     assert whole["sent"] == whole["selected"] == truth["expected_valid_events"]

@@ -7,8 +7,9 @@ the number of messages they will give (for the progress bar).
   partition; per partition from the first offset at or after ``since`` (the consumer's
   ``offsets_for_times``; the partition's start without one) up to the end offset *as the
   rebuild starts* (or the first offset at or after ``until``): messages published while it
-  runs are not part of it. Partitions are read ahead into buffers; one whose buffer is
-  full is paused, so memory stays bounded whatever the merge takes from where.
+  runs are not part of it. Each partition is read ahead by up to ``READ_AHEAD`` messages
+  when the merge needs its next one (the consumer assigned that partition alone while it
+  reads), so memory stays bounded whatever the merge takes from where.
 - **Archive** (:class:`ArchiveSource`): ``raw_archive`` one (topic, partition) at a time in
   offset order, in pages of :data:`PAGE_ROWS`, by Kafka timestamp in [since, until).
 
@@ -19,7 +20,6 @@ one-line reason otherwise (a namespace without raw topics, an empty archive).
 from __future__ import annotations
 
 import base64
-from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
@@ -73,11 +73,7 @@ class KafkaSource:
         self.start = self._offsets_at(since, self.consumer.beginning_offsets(partitions))
         ends = self.consumer.end_offsets(partitions)
         self.end = self._offsets_at(until, ends) if until is not None else ends
-        self.consumer.assign(partitions)
-        for tp in partitions:
-            self.consumer.seek(tp, self.start[tp])
-        self._buffers: dict[TopicPartition, deque] = {tp: deque() for tp in partitions}
-        self._paused: set[TopicPartition] = set()
+        self._next = dict(self.start)
 
     def _offsets_at(self, when: datetime | None, fallback: dict) -> dict:
         if when is None:
@@ -100,39 +96,30 @@ class KafkaSource:
     def partition_streams(self) -> list[Iterator[TimedMessage]]:
         return [self._stream(tp) for tp in self.partitions if self.end[tp] > self.start[tp]]
 
-    def _done(self, tp: TopicPartition) -> bool:
-        return self.consumer.position(tp) >= self.end[tp]
-
     def _stream(self, tp: TopicPartition) -> Iterator[TimedMessage]:
-        buffer = self._buffers[tp]
-        while True:
-            while not buffer:
-                if self._done(tp):
-                    return
-                self._poll()
-            message = buffer.popleft()
-            if message.message.offset >= self.end[tp]:
-                return
-            yield message
+        while self._next[tp] < self.end[tp]:
+            yield from self._fill(tp)
 
-    def _poll(self) -> None:
-        for tp in [tp for tp in self._paused if len(self._buffers[tp]) < READ_AHEAD // 2]:
-            self.consumer.resume(tp)
-            self._paused.discard(tp)
-        try:
-            polled = self.consumer.poll(timeout_ms=POLL_MS)
-        except KafkaError as exc:
-            raise KafkaUnavailable(f"reading the raw topics failed: {exc}") from exc
-        for tp, records in polled.items():
-            buffer = self._buffers[tp]
+    def _fill(self, tp: TopicPartition) -> list[TimedMessage]:
+        """The next up to READ_AHEAD messages of ``tp``: the consumer is assigned that
+        partition alone while it reads (no pause/resume bookkeeping across partitions)."""
+        self.consumer.assign([tp])
+        self.consumer.seek(tp, self._next[tp])
+        out: list[TimedMessage] = []
+        while len(out) < READ_AHEAD and self._next[tp] < self.end[tp]:
+            try:
+                records = self.consumer.poll(timeout_ms=POLL_MS).get(tp, [])
+            except KafkaError as exc:
+                raise KafkaUnavailable(f"reading {tp.topic}[{tp.partition}] failed: {exc}"
+                                       ) from exc
             for r in records:
                 if r.offset >= self.end[tp]:
                     break
-                buffer.append(TimedMessage(r.timestamp, RawMessage(
+                out.append(TimedMessage(r.timestamp, RawMessage(
                     r.topic, r.partition, r.offset, r.value, dict(r.headers or ()))))
-            if len(buffer) >= READ_AHEAD and tp not in self._paused:
-                self.consumer.pause(tp)
-                self._paused.add(tp)
+            # past the records read, and past transaction markers and aborted records
+            self._next[tp] = self.consumer.position(tp)
+        return out
 
     def close(self) -> None:
         self.consumer.close()

@@ -89,11 +89,22 @@ class _Deliveries:
     def sent(self) -> int:
         return self.handed - self.failed
 
+    faulted: bool = False  # the producer itself failed (a send refused, a flush timed out)
+
     def error(self, where: str, exc: BaseException) -> None:
+        """One handed message failed."""
         with self.lock:
             self.failed += 1
-            if not self.first_error:
-                self.first_error = f"{where}: {type(exc).__name__}: {exc}"
+            self._note(where, exc)
+
+    def fault(self, where: str, exc: BaseException) -> None:
+        with self.lock:
+            self.faulted = True
+            self._note(where, exc)
+
+    def _note(self, where: str, exc: BaseException) -> None:
+        if not self.first_error:
+            self.first_error = f"{where}: {type(exc).__name__}: {exc}"
 
 
 @contextmanager
@@ -118,12 +129,6 @@ def ops_reader(settings: Settings) -> Query:
     """Reads in the ops scope (the raw archive is ops-only), through the store's owner
     when one runs (:func:`core.owner.read_query`)."""
     return lambda sql: read_query(settings, sql, scope=OPS_SCOPE)
-
-
-def plan(settings: Settings, selection: Selection, query: Query | None = None) -> Counts:
-    """What ``selection`` holds in the archive (nothing is sent)."""
-    run = query or ops_reader(settings)
-    return Counts.of_rows(run(SelectionSql(selection, settings).count_sql()).rows)
 
 
 def republish(settings: Settings, selection: Selection, *, dry_run: bool = False,
@@ -164,14 +169,15 @@ def republish(settings: Settings, selection: Selection, *, dry_run: bool = False
             result.update(result=Result.REFUSED, reason=refusal)
             return result
         began = time.monotonic()
+        sent = _Deliveries()
         try:
-            sent, stopped = _send(settings, sql, counts.selected, run, on_page)
-        finally:
+            stopped = _send(settings, sql, counts.selected, run, sent, on_page)
+        finally:  # whatever stopped it (a failed read too), the audit says what went out
             elapsed = time.monotonic() - began
             result["elapsed_s"] = round(elapsed, 3)
-        result["sent"] = audit.counts["sent"] = sent.sent
+            result["sent"] = audit.counts["sent"] = sent.sent
         result["events_per_s"] = round(sent.sent / elapsed, 1) if elapsed > 0 else 0.0
-        if sent.failed:
+        if sent.failed or sent.faulted:
             audit.detail = (f"{sent.failed} send(s) failed, {sent.sent} sent;"
                             f" first: {sent.first_error}")
             raise RepublishError(audit.detail)
@@ -189,13 +195,12 @@ def republish(settings: Settings, selection: Selection, *, dry_run: bool = False
 
 
 def _send(settings: Settings, sql: SelectionSql, total: int, run: Query,
-          on_page: Callable[[int], None] | None) -> tuple[_Deliveries, bool]:
-    """Send every page; (deliveries, whether a signal stopped it). The next page is read
-    while this one is sent (two pages in memory at most). Flushes before it returns,
-    whatever happens, so the counts are final."""
-    deliveries = _Deliveries()
+          deliveries: _Deliveries, on_page: Callable[[int], None] | None) -> bool:
+    """Send every page, counting in ``deliveries``; whether a signal stopped it. The next
+    page is read while this one is sent (two pages in memory at most). Flushes before it
+    returns or raises (a failed read), so the counts are final."""
     if total == 0:
-        return deliveries, False
+        return False
     producer = llkafka.producer(settings, linger_ms=settings.bulk_linger_ms,
                                 batch_size=settings.bulk_batch_bytes)
     bar = ProgressBar("republish", total)
@@ -216,7 +221,7 @@ def _send(settings: Settings, sql: SelectionSql, total: int, run: Query,
                     after: PageKey = (int(last[0]), str(last[1]), int(last[2]), int(last[3]))
                     pending = reader.submit(fetch, after)
                 for _ts, topic, partition, offset, key64, value, encoded, headers in page:
-                    if stop.is_set() or deliveries.failed:
+                    if stop.is_set() or deliveries.failed or deliveries.faulted:
                         break
                     topic, partition, offset = str(topic), int(partition), int(offset)
                     key, raw, kept = decode_message(key64, value, encoded, headers)
@@ -232,14 +237,18 @@ def _send(settings: Settings, sql: SelectionSql, total: int, run: Query,
                     bar.advance()
                 if on_page is not None:
                     on_page(bar.done)
-                if deliveries.failed or len(page) < PAGE_ROWS:
+                if deliveries.failed or deliveries.faulted or len(page) < PAGE_ROWS:
                     break
             stopped = stop.is_set()
-            producer.flush(FLUSH_TIMEOUT_S)
-    except KafkaError as exc:
-        deliveries.error("producer", exc)
+    except KafkaError as exc:  # raised by send itself: that message was not handed
+        deliveries.fault("producer", exc)
     finally:
         reader.shutdown(wait=True, cancel_futures=True)
         bar.close()
-        producer.close(timeout=10)
-    return deliveries, stopped
+        try:
+            producer.flush(FLUSH_TIMEOUT_S)
+        except KafkaError as exc:  # close() then fails what did not complete
+            deliveries.fault("flush", exc)
+        finally:
+            producer.close(timeout=10)
+    return stopped

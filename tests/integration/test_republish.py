@@ -180,10 +180,15 @@ def test_republishing_the_whole_day_changes_no_count(pipe: Pipeline,
         "skipped": sum(whole["skipped"].values()),
         **{f"skipped_{k}": v for k, v in whole["skipped"].items()}}
     print(f"\nrepublish: {whole['sent']} events in {whole['elapsed_s']} s,"
-          f" {whole['events_per_s']} events/s; counts unchanged: {len(before)} checks")
+          f" {whole['events_per_s']} events/s; skipped {whole['skipped']}; unchanged:"
+          f" rows {before['rows_final']}, dead letters {sum(before['dead_letters'].values())},"
+          f" buyers {before['buyers_resolved']}, matches {before['matches']},"
+          f" unique buyers by cluster {sum(before['unique_buyers_by_cluster'].values())},"
+          f" lead minutes {len(before['lead_minutes'])}")
 
 
-def test_a_selection_republishes_exactly_its_events(pipe: Pipeline) -> None:
+def test_a_selection_republishes_exactly_its_events(pipe: Pipeline,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     truth = publish_day(pipe, 1500, seed=32)
     assert pipe.store is not None
     query, db = pipe.store.query, pipe.settings.clickhouse_database
@@ -229,8 +234,20 @@ def test_a_selection_republishes_exactly_its_events(pipe: Pipeline) -> None:
     refused = rp.republish(pipe.settings, Selection(), confirm=lambda _plan: "said no")
     assert refused["result"] == "refused" and refused["sent"] == 0
     assert end_offsets(pipe.settings) == before
+
+    # a producer that refuses every message: the run fails, says why and what went out
+    real = rp.llkafka.producer
+    monkeypatch.setattr(rp.llkafka, "producer",
+                        lambda s, **o: real(s, **{**o, "max_request_size": 200}))
+    with pytest.raises(rp.RepublishError, match="MessageSizeTooLarge"):
+        rp.republish(pipe.settings, Selection(types=("booth_scan",)),
+                     confirm=lambda _plan: None)
+    assert end_offsets(pipe.settings) == before
     settle(pipe)
-    assert [a["result"] for a in audits(pipe)] == ["ok", "ok", "refused"]
+    rows_audit = audits(pipe)
+    assert [a["result"] for a in rows_audit] == ["ok", "ok", "refused", "failed"]
+    assert rows_audit[-1]["counts"]["sent"] == 0
+    assert "MessageSizeTooLarge" in rows_audit[-1]["detail"]
 
 
 def _cli(settings: Settings, *args: str, answer: str | None = None

@@ -6,8 +6,8 @@ out byte for byte (value, key, headers in order) to the topic and partition it w
 from (the partitioner decides when that partition no longer exists), plus
 :data:`~schemas.registry.ORIGIN_HEADER` with its first coordinates when it has none, in
 (kafka_timestamp, topic, partition, offset) order, read from the archive in pages of
-:data:`PAGE_ROWS` (memory: one page). The broker stamps the new messages with the send
-time.
+:data:`PAGE_ROWS`, the next page read while one is sent (memory: two pages). The new
+messages carry the send time as their Kafka timestamp.
 
 Contract: ``sent`` counts the messages the broker acknowledged (acks=all). Ctrl-C or
 SIGTERM stops at a clean point between messages: what was handed to the producer is

@@ -327,30 +327,36 @@ def _groups(args: argparse.Namespace, settings: Settings) -> int:
         if args.json:
             emit_json(result)
         return 0
-    plan = groups.plan_reset(settings, args.group, groups.parse_time(args.to_time),
-                             args.topic or None)
-    for r in plan["partitions"]:
-        current = "-" if r["current"] is None else r["current"]
-        print(f"{r['topic']}[{r['partition']}]: {current} -> {r['new']}",
-              file=sys.stderr if args.json else sys.stdout)
-    result = {**plan, "dry_run": args.dry_run, "applied": False}
-    if not args.dry_run:
-        if not args.yes:
-            if not sys.stdin.isatty():
-                raise groups.GroupsError("no terminal to confirm on: pass --yes to reset"
-                                         f" group {args.group!r}")
-            print(f"reset {len(plan['partitions'])} partition(s) of {args.group}? [y/N] ",
-                  end="", file=sys.stderr, flush=True)
-            if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-                progress("reset cancelled: nothing changed")
-                if args.json:
-                    emit_json(result)
-                return 1
-        groups.apply_reset(settings, plan)
-        result["applied"] = True
-        progress(f"group {args.group}: {len(plan['partitions'])} partition(s) reset")
-    else:
-        progress("dry run: nothing changed")
+    from leadloom.commands.audit import Result, audited
+
+    params = {"group": args.group, "to_time": args.to_time, "topics": args.topic}
+    with audited(settings, "groups reset", params, args.dry_run) as audit:
+        plan = groups.plan_reset(settings, args.group, groups.parse_time(args.to_time),
+                                 args.topic or None)
+        for r in plan["partitions"]:
+            current = "-" if r["current"] is None else r["current"]
+            print(f"{r['topic']}[{r['partition']}]: {current} -> {r['new']}",
+                  file=sys.stderr if args.json else sys.stdout)
+        audit.counts["partitions"] = len(plan["partitions"])
+        result = {**plan, "dry_run": args.dry_run, "applied": False}
+        if not args.dry_run:
+            if not args.yes:
+                if not sys.stdin.isatty():
+                    raise groups.GroupsError("no terminal to confirm on: pass --yes to reset"
+                                             f" group {args.group!r}")
+                print(f"reset {len(plan['partitions'])} partition(s) of {args.group}? [y/N] ",
+                      end="", file=sys.stderr, flush=True)
+                if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+                    progress("reset cancelled: nothing changed")
+                    audit.result, audit.detail = Result.REFUSED, "cancelled at the prompt"
+                    if args.json:
+                        emit_json(result)
+                    return 1
+            groups.apply_reset(settings, plan)
+            result["applied"] = True
+            progress(f"group {args.group}: {len(plan['partitions'])} partition(s) reset")
+        else:
+            progress("dry run: nothing changed")
     if args.json:
         emit_json(result)
     return 0
@@ -427,7 +433,64 @@ def _deadletters(args: argparse.Namespace, settings: Settings) -> int:
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     if args.replay_command == "republish":
         return _republish(args, settings)
+    if args.replay_command == "reprocess":
+        return _reprocess(args, settings)
     raise SystemExit(f"leadloom: error: unknown replay action {args.replay_command!r}")
+
+
+def _reprocess(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+
+    from leadloom.commands import reprocess as rp
+    from leadloom.commands.groups import parse_time
+
+    def when(text: str | None, flag: str) -> datetime | None:
+        if text is None:
+            return None
+        value = parse_time(text)
+        if isinstance(value, str):
+            raise SystemExit(f"leadloom: error: {flag} takes a time, not {value!r}")
+        return value
+
+    request = rp.Request(args.source, when(args.since, "--from"), when(args.until, "--to"),
+                         args.into, args.swap, args.dry_run)
+
+    def confirm(report: dict) -> bool:
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise rp.ReprocessError("no terminal to confirm the swap on: pass --yes; the"
+                                    f" rebuild stays in {report['shadow_database']}")
+        print(f"{report['diff']['differences']} difference(s). Swap"
+              f" {report['shadow_database']} in as {settings.clickhouse_database} and hand"
+              " the stream state over? [y/N] ", end="", file=sys.stderr, flush=True)
+        return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+    try:
+        report = rp.run_reprocess(settings, request, progress, confirm)
+    except KeyboardInterrupt:
+        progress("interrupted: the unfinished shadow database was dropped; nothing swapped")
+        return 130
+    out = sys.stderr if args.json else sys.stdout
+    if not request.dry_run:
+        build, diff = report["build"], report["diff"]
+        print(f"rebuilt {report['shadow_database']} from {report['source']}:"
+              f" {build['messages']:,} messages in {build['elapsed_s']} s"
+              f" ({build['events_per_s']:,}/s), peak RSS {build['peak_rss_mib']} MiB", file=out)
+        for t in diff["tables"]:
+            mark = "" if not (t.get("only_live") or t.get("only_shadow")) else "  <- differs"
+            extra = (f" only live {t['only_live']}, only shadow {t['only_shadow']}"
+                     if "only_live" in t else f" ({t['compared']})")
+            print(f"  {t['table']}: live {t['live_rows']}, shadow {t['shadow_rows']},{extra}{mark}",
+                  file=out)
+        unequal = [m["metric"] for m in diff["metrics"] if not m["equal"]]
+        print(f"metrics: {len(diff['metrics']) - len(unequal)} equal"
+              + (f", differ: {', '.join(unequal)}" if unequal else ""), file=out)
+        print(f"differences: {diff['differences']}"
+              + ("; swapped in" if report.get("swapped") else ""), file=out)
+    if args.json:
+        emit_json(report)
+    return 0
 
 
 def _republish(args: argparse.Namespace, settings: Settings) -> int:
@@ -848,7 +911,7 @@ def build_parser() -> argparse.ArgumentParser:
     dl_retry.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     deadletters.set_defaults(handler=_deadletters)
     replay = sub.add_parser(
-        "replay", help="replay raw events: republish them from the raw archive",
+        "replay", help="replay raw events: reprocess into a shadow database, republish",
         description="Replays of the raw events kept in raw_archive (every message of the raw"
         " topics as the broker delivered it). Every action has --dry-run, asks for"
         " confirmation on a terminal (--yes without one), shows a progress bar on a terminal,"
@@ -889,6 +952,40 @@ def build_parser() -> argparse.ArgumentParser:
     republish.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     republish.add_argument("--json", action="store_true",
                            help="one JSON object (counts, rate, audit id) as the last line")
+    reprocess = replay_sub.add_parser(
+        "reprocess", help="rebuild every derived table into a shadow database; compare; swap",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Rebuild all derived state (raw event rows, dead letters, leads, buyer\n"
+            "resolution, matches, surge alerts, the lead intelligence snapshots) with the\n"
+            "stream stages' own code, offline, into a shadow database (<db>__shadow or\n"
+            "--into), reading the raw topics (start offsets found by timestamp) or the raw\n"
+            "archive, in one order (Kafka timestamp, topic, partition, offset); then report\n"
+            "the differences against live per table and per metric (buyers compared by\n"
+            "their events: their ids depend on arrival order). --swap exchanges the shadow's\n"
+            "tables with live and hands the stream workers' state over (whole fair from\n"
+            "Kafka only, the pipeline stopped; asks first on a terminal). Writes the store\n"
+            "directly: refused while 'leadloom run' owns the embedded store. Ctrl-C drops\n"
+            "the unfinished shadow; a swap holds Ctrl-C until it is done. Audited."
+        ),
+    )
+    reprocess.add_argument("--source", choices=("kafka", "archive"), default="kafka",
+                           help="read the raw topics (default) or the raw archive")
+    reprocess.add_argument("--from", dest="since", metavar="T", default=None,
+                           help="messages with a Kafka timestamp at or after T (ISO-8601 with a"
+                                " zone); default: the first")
+    reprocess.add_argument("--to", dest="until", metavar="T", default=None,
+                           help="messages with a Kafka timestamp before T; default: the end")
+    reprocess.add_argument("--into", metavar="DATABASE", default=None,
+                           help="the shadow database (dropped and created; default"
+                                " <db>__shadow)")
+    reprocess.add_argument("--swap", action="store_true",
+                           help="swap the shadow in and hand the stream state over")
+    reprocess.add_argument("--dry-run", action="store_true",
+                           help="say what would be read and written; change nothing (audited)")
+    reprocess.add_argument("--yes", action="store_true", help="swap without asking")
+    reprocess.add_argument("--json", action="store_true",
+                           help="the report (build figures, differences) as the last line")
     replay.set_defaults(handler=_replay)
     return parser
 

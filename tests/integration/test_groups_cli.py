@@ -204,6 +204,23 @@ def test_groups_lag_and_reset_to_time(pipeline_settings: Settings) -> None:
     finally:
         member.close(autocommit=False)
     assert {p: _committed(settings, group)[p] for p in partitions} == expected
+    # every reset run is audited, dry runs, refusals and failures included
+    audits = [r for r in _ops_rows(settings) if r["command"] == "groups reset"]
+    results = {(r["result"], r["dry_run"]) for r in audits}
+    assert {("ok", 1), ("ok", 0), ("refused", 0), ("failed", 0)} <= results, results
+    assert all(r["who"] and r["params"] and r["finished_at"] >= r["started_at"] for r in audits)
+
+
+def _ops_rows(settings: Settings) -> list[dict]:
+    """Every row sent to the namespace's ops topic (what the sink stores)."""
+    consumer = KafkaConsumer(settings.topics.ops, bootstrap_servers=bootstrap_list(settings),
+                             auto_offset_reset="earliest", enable_auto_commit=False,
+                             consumer_timeout_ms=3000)
+    try:
+        return [json.loads(line) for record in consumer
+                for line in record.value.splitlines() if line.strip()]
+    finally:
+        consumer.close()
 
 
 def test_groups_unreachable_broker(pipeline_settings: Settings) -> None:

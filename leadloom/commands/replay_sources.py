@@ -189,5 +189,7 @@ class ArchiveSource:
 
 def _header(h: object) -> tuple[str, bytes]:
     """One archived header: a named tuple comes back as a dict, else as a tuple."""
-    name, value = (h["name"], h["value_base64"]) if isinstance(h, dict) else h  # type: ignore[misc]
-    return str(name), base64.b64decode(value)
+    if isinstance(h, dict):
+        return str(h["name"]), base64.b64decode(h["value_base64"])
+    pair: tuple[str, str] = h  # type: ignore[assignment]
+    return str(pair[0]), base64.b64decode(pair[1])

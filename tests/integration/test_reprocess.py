@@ -137,3 +137,47 @@ def test_an_interrupted_rebuild_leaves_no_shadow(live_day: tuple[Settings, dict]
                            " WHERE name = 'cut_short'").rows[0][0] == 0
     finally:
         store.close()
+
+
+def _cli(settings: Settings, *args: str):  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from core.settings import settings_env
+
+    env = {**os.environ, **settings_env(settings)}
+    env.pop("LEADLOOM_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "leadloom.cli", *args],
+                          cwd=Path(__file__).resolve().parents[2], env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
+def test_the_command_line(live_day: tuple[Settings, dict]) -> None:
+    import json
+
+    settings, truth = live_day
+    dry = _cli(settings, "replay", "reprocess", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    plan = json.loads(dry.stdout.strip().splitlines()[-1])
+    assert plan["dry_run"] and plan["messages_at_most"] >= truth["expected_valid_events"]
+    assert plan["shadow_database"] == settings.clickhouse_database + "__shadow"
+    store = open_store(settings)
+    try:  # a dry run creates nothing
+        assert store.query("SELECT count() FROM system.databases WHERE name ="
+                           f" '{plan['shadow_database']}'").rows[0][0] == 0
+    finally:
+        store.close()
+    partial = _cli(settings, "replay", "reprocess", "--source", "archive", "--swap", "--yes")
+    assert partial.returncode == 1
+    assert partial.stderr.strip().splitlines()[-1].startswith(
+        "leadloom: error: --swap needs a whole-fair rebuild from Kafka")
+    done = _cli(settings, "replay", "reprocess", "--source", "archive", "--into", "by_cli")
+    assert done.returncode == 0, done.stderr
+    assert "differences: 0" in done.stdout and "scans: live" in done.stdout
+    with running_pipeline(settings, workers=1):  # the owner holds the embedded store
+        owned = _cli(settings, "replay", "reprocess", "--dry-run")
+    assert owned.returncode == 1
+    assert "owned by a running 'leadloom run'" in owned.stderr.strip().splitlines()[-1]

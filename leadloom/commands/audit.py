@@ -116,8 +116,9 @@ def audited(settings: Settings, command: str, params: dict,
         audit.result, audit.detail = Result.INTERRUPTED, audit.detail or "interrupted"
         raise
     except BaseException as exc:
-        audit.result = Result.FAILED
-        audit.detail = audit.detail or f"{type(exc).__name__}: {exc}".splitlines()[0]
+        if audit.result != Result.REFUSED:  # a refusal may raise its one-line reason
+            audit.result = Result.FAILED
+        audit.detail = audit.detail or (str(exc) or type(exc).__name__).splitlines()[0]
         raise
     finally:
         send_ops_rows(settings, REPLAY_AUDIT.name, [audit.row(datetime.now(UTC))])

@@ -181,3 +181,27 @@ def test_the_command_line(live_day: tuple[Settings, dict]) -> None:
         owned = _cli(settings, "replay", "reprocess", "--dry-run")
     assert owned.returncode == 1
     assert "owned by a running 'leadloom run'" in owned.stderr.strip().splitlines()[-1]
+    # every run audited: the dry run, the refused swap, the rebuild, the refusal while owned
+    audits = [r for r in _ops_rows(settings) if r["command"] == "replay reprocess"]
+    assert [(r["result"], r["dry_run"]) for r in audits] == [
+        ("ok", 1), ("refused", 0), ("ok", 0), ("failed", 1)]
+    assert audits[2]["counts"]["differences"] == 0
+    assert audits[2]["counts"]["messages"] >= truth["expected_valid_events"]
+
+
+def _ops_rows(settings: Settings) -> list[dict]:
+    import json
+
+    from kafka import KafkaConsumer
+
+    from core.kafka import bootstrap_list
+
+    consumer = KafkaConsumer(settings.topics.ops, bootstrap_servers=bootstrap_list(settings),
+                             auto_offset_reset="earliest", enable_auto_commit=False,
+                             consumer_timeout_ms=3000)
+    try:
+        rows = [json.loads(line) for record in consumer
+                for line in record.value.splitlines() if line.strip()]
+    finally:
+        consumer.close()
+    return sorted(rows, key=lambda r: r["started_at"])

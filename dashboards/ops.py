@@ -11,15 +11,27 @@ Retried and still dead count every dead letter in the store, whatever the time r
 backlog, not a rate): *retried* = its last republish is not followed by a new failure (the
 pipeline took it); *still dead* = the rest: never republished, or written again after its
 last republish (``leadloom.commands.deadletters``, the same rule as ``deadletters list``).
+
+Ops command runs come from ``replay_audit`` (migration 015, ``leadloom.commands.audit``: one
+row per run of replay reprocess / republish, deadletters retry, groups reset, dry runs and
+refusals included; read ``FINAL``, a row may be delivered twice). A run is *in the range*
+when it overlaps it (started before the range's end, finished after its start), so a long
+rebuild that began before the range still shows. The runs-by-result panel always has a row
+per known command (zeros when none ran); the latest-runs table, when no run is in the range,
+answers one placeholder row saying so (a ``UNION ALL`` branch taken only when the range has
+no run) rather than nothing: an empty table reads as a broken panel, and an audit row for an
+action nobody took (e.g. written by the demo) would make the audit lie.
 """
 
 from __future__ import annotations
 
 from dashboards.style import DashboardSpec, Grid, Kind, PanelSpec
+from leadloom.commands.audit import Result
 from schemas.registry import (
     DEAD_LETTER_RETRIES,
     DEAD_LETTER_TABLE,
     PIPELINE_METRICS,
+    REPLAY_AUDIT,
     Metric,
     RetryOutcome,
 )
@@ -33,6 +45,49 @@ E2E_P50_MS = Metric.E2E_LATENCY_P50_MS.value
 E2E_P99_MS = Metric.E2E_LATENCY_P99_MS.value
 CONSUMER_LAG = Metric.CONSUMER_LAG.value
 _DL_KEY = "origin_topic, origin_partition, origin_offset, raw_sha256"  # a dead letter's key
+# the commands that write replay_audit rows (their audited(...) names): each always has a
+# row in the runs panel; a command not listed here still shows once it has run
+OPS_COMMANDS = ("replay reprocess", "replay republish", "deadletters retry", "groups reset")
+RESULTS = (Result.OK, Result.FAILED, Result.INTERRUPTED, Result.REFUSED)
+NO_RUN = "no ops command run in this range"
+LATEST_RUNS = 50
+# a run overlapping the dashboard's range (started before its end, finished after its start)
+_RUN_IN_RANGE = "started_at <= $__toTime_ms AND finished_at >= $__fromTime_ms"
+
+
+def _quoted(values: tuple[str, ...]) -> str:
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+def runs_by_result_sql(db: str) -> str:
+    """Per command (every known one, and any other that ran): its runs in the range per
+    result, zeros included (the known commands' placeholder rows carry no result)."""
+    per_result = ", ".join(f"countIf(result = '{r}') AS {r}" for r in RESULTS)
+    return (
+        f"SELECT command, {per_result} FROM"
+        f" (SELECT toString(command) AS command, toString(result) AS result"
+        f" FROM {db}.{REPLAY_AUDIT.name} FINAL WHERE {_RUN_IN_RANGE}"
+        f" UNION ALL SELECT arrayJoin({_quoted(OPS_COMMANDS)}) AS command, '' AS result)"
+        " GROUP BY command ORDER BY command"
+    )
+
+
+def latest_runs_sql(db: str) -> str:
+    """The newest :data:`LATEST_RUNS` runs in the range, newest first (counts as
+    ``name n, ...``); one :data:`NO_RUN` row (no time) when the range has none."""
+    audit = f"{db}.{REPLAY_AUDIT.name}"
+    counts = ("arrayStringConcat(arrayMap((k, v) -> concat(k, ' ', toString(v)),"
+              " mapKeys(counts), mapValues(counts)), ', ')")
+    return (
+        "SELECT time, command, who, dry_run, result, detail, counts_text AS counts FROM"
+        " (SELECT started_at AS time, toString(command) AS command, who,"
+        " if(dry_run = 1, 'dry run', '') AS dry_run, toString(result) AS result, detail,"
+        f" {counts} AS counts_text FROM {audit} FINAL WHERE {_RUN_IN_RANGE}"
+        f" ORDER BY started_at DESC, audit_id LIMIT {LATEST_RUNS}"
+        " UNION ALL SELECT NULL, '', '', '', '', "
+        f"'{NO_RUN}', '' WHERE (SELECT count() FROM {audit} WHERE {_RUN_IN_RANGE}) = 0)"
+        " ORDER BY time DESC NULLS LAST"
+    )
 
 
 def retry_state_sql(db: str) -> str:
@@ -113,16 +168,29 @@ def ops(db: str) -> DashboardSpec:
         PanelSpec(
             8, "死信已重试", "Dead letters retried", Kind.STAT,
             f"SELECT countIf(retried) AS retried FROM ({retry_state_sql(db)})",
-            Grid(0, 24, 6, 6), ("retried",),
+            Grid(0, 24, 12, 6), ("retried",),
             description="dead letters a 'leadloom deadletters retry' republished and the"
                         " pipeline took (not failed again since); every dead letter stored,"
                         " whatever the time range"),
         PanelSpec(
             9, "死信仍未处理", "Dead letters still dead", Kind.STAT,
             f"SELECT countIf(NOT retried) AS still_dead FROM ({retry_state_sql(db)})",
-            Grid(6, 24, 6, 6), ("still_dead",),
+            Grid(0, 30, 12, 6), ("still_dead",),
             description="dead letters never republished, or failed again after their last"
                         " republish; every dead letter stored, whatever the time range"),
+        PanelSpec(
+            10, "运维命令 按结果", "Ops command runs by result", Kind.BARGAUGE,
+            runs_by_result_sql(db), Grid(12, 24, 12, 12), ("command",) + RESULTS,
+            description="runs of each ops command (replay reprocess and republish,"
+                        " deadletters retry, groups reset; dry runs included) overlapping"
+                        " the time range, per result; zero when it did not run"),
+        PanelSpec(
+            11, "最近运维命令", "Latest ops command runs", Kind.TABLE,
+            latest_runs_sql(db), Grid(0, 36, 24, 9),
+            ("time", "command", "who", "dry_run", "result", "detail", "counts"),
+            description=f"the newest {LATEST_RUNS} runs overlapping the time range (replay_audit):"
+                        " who ran what, dry run or not, how it ended and what it counted;"
+                        f" one row '{NO_RUN}' when none did"),
     )
     return DashboardSpec(OPS_UID, "管道运维", "Pipeline operations", panels,
                          refresh=REFRESH, time_from="now-1h", tags=("leadloom", "ops"))

@@ -5,8 +5,8 @@ The issue's bar, on the embedded engine and a 1M-event fair: the slowest panel q
 (``leadloom.commands.bench_views.build_fair``: a fair of ``events`` valid events in a store
 and database of the benchmark's own), its snapshots refreshed once before timing, as the
 store owner keeps them. The ops tables get what a running pipeline leaves
-(``leadloom.commands.ops_history``: 30 days of pipeline metrics, dead letters of 1% of the
-events during the fair).
+(``leadloom.commands.ops_history``: 30 days of pipeline metrics and of ops command runs,
+dead letters of 1% of the events during the fair).
 
 Each dashboard is built for that database; its variables take the value Grafana would
 start with; each panel's SQL from the JSON model is expanded over the whole fair's span
@@ -80,8 +80,9 @@ def run(settings: Settings, events: int, progress: Callable[[str], None],
         now = datetime.now(UTC).replace(microsecond=0)
         metrics = ops_history.write_metrics(store, settings.namespace, now)
         dead = ops_history.write_dead_letters(store, settings.namespace, start, end, events)
+        audits = ops_history.write_audit(store, now)
         progress(f"{metrics} pipeline metric rows ({ops_history.RETENTION_DAYS} days),"
-                 f" {dead} dead letters")
+                 f" {dead} dead letters, {audits} ops command runs")
         ops_span = TimeRange.spanning(now - timedelta(hours=OPS_HOURS), now)
         built = build_all(bench_settings)
         progress(f"timing {sum(len(b.spec.panels) for b in built)} panels of {len(built)}"

@@ -11,6 +11,9 @@ volumes they meet in production, not on empty tables.
   (spread over its span), every reason in turn; and their ``dead_letter_retries``: one
   retry run a minute after each failure for half of them, republished, still invalid and
   not retryable in turn; half of the republished failed again (retried before the failure).
+- ``replay_audit``: :data:`AUDIT_RUNS_PER_DAY` ops command runs a day over
+  :data:`RETENTION_DAYS` (every known command and result in turn, every third a dry run,
+  each a minute long, with counts): far more than a fair's operators run, so an upper bound.
 
 Written with ``INSERT ... SELECT FROM numbers()`` on the engine: the shape and cardinality
 of the pipeline's rows, generated where they are stored, in seconds rather than the
@@ -22,6 +25,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from core.store import Store
+from dashboards.ops import OPS_COMMANDS, RESULTS
 from schemas.deadletter import Reason
 from schemas.registry import (
     DEAD_LETTER_RETRIES,
@@ -29,6 +33,7 @@ from schemas.registry import (
     EVENT_TABLES,
     PIPELINE_METRICS,
     RAW_TOPICS,
+    REPLAY_AUDIT,
     SINK_TOPICS,
     Metric,
     MetricSource,
@@ -42,6 +47,7 @@ RETENTION_DAYS = 30
 WORKERS = 2
 LAG_PARTITIONS = 6
 DEAD_LETTER_SHARE = 0.01
+AUDIT_RUNS_PER_DAY = 24
 
 
 def _array(values: list[str]) -> str:
@@ -126,5 +132,27 @@ def write_dead_letters(store: Store, namespace: str, start: datetime, end: datet
         " 'UTC'), 'bench',"
         f" {outcomes}[(intDiv(number, 2) % {len(RetryOutcome)}) + 1], '', ''"
         f" FROM numbers({count}) WHERE number % 2 = 0"
+    )
+    return count
+
+
+def write_audit(store: Store, now: datetime) -> int:
+    """:data:`AUDIT_RUNS_PER_DAY` ``replay_audit`` rows a day for :data:`RETENTION_DAYS`
+    ending at ``now``: evenly spaced, the newest started one step (an hour at 24 a day)
+    before ``now``; returns how many."""
+    count = AUDIT_RUNS_PER_DAY * RETENTION_DAYS
+    step_ms = 86_400_000 // AUDIT_RUNS_PER_DAY
+    end_ms = int(now.timestamp() * 1000)
+    started = f"fromUnixTimestamp64Milli(toInt64({end_ms} - (number + 1) * {step_ms}), 'UTC')"
+    commands, results = _array(list(OPS_COMMANDS)), _array(list(RESULTS))
+    store.maintenance_client().command(
+        f"INSERT INTO {store.database}.{REPLAY_AUDIT.name}"
+        " (audit_id, command, who, host, started_at, finished_at, dry_run, params, result,"
+        " detail, counts)"
+        f" SELECT toString(generateUUIDv4()), {commands}[(number % {len(OPS_COMMANDS)}) + 1],"
+        f" 'ops', 'bench', {started}, {started} + INTERVAL 1 MINUTE, number % 3 = 0, '{{}}',"
+        f" {results}[(intDiv(number, {len(OPS_COMMANDS)}) % {len(RESULTS)}) + 1], 'bench',"
+        " map('selected', toInt64(number * 10), 'sent', toInt64(number * 9))"
+        f" FROM numbers({count})"
     )
     return count

@@ -72,12 +72,12 @@ def test_demo_counts_equal_the_ground_truth_and_it_cleans_up(user_env: dict[str,
         # every panel of every dashboard ran on the demo's store and has rows to show (on
         # the 5,000-event day a few small clusters may have no match yet)
         check = report["dashboards"]
-        assert check["dashboards"] == 20 and check["panels"] == 184
+        assert check["dashboards"] == 20 and check["panels"] == 186
         if run == 0:
             assert all(name.endswith("Matches per exhibitor") for name in check["empty"]), \
                 check["empty"]
         else:
-            assert check["empty"] == [] and check["with_rows"] == 184
+            assert check["empty"] == [] and check["with_rows"] == 186
         assert report["surge"]["cluster_id"] == "keqiao" and report["surge"]["ranked_first"]
         # the demo started the broker, so it stopped it: nothing left running
         assert not port_open(user_env["LEADLOOM_KAFKA_BOOTSTRAP"])

@@ -29,8 +29,9 @@ from core.store import Store
 from core.users import Users
 from dashboards.build import WALL_UID, BuiltDashboard, build_all
 from dashboards.macros import TimeRange
-from dashboards.ops import OPS_UID
+from dashboards.ops import NO_RUN, OPS_COMMANDS, OPS_UID, RESULTS
 from dashboards.panel_sql import run_panels, shape_problems, variable_values
+from leadloom.commands.audit import Audit, Result
 from leadloom.commands.deadletters_retry import LetterKey, retry_row
 from schemas.reference import CLUSTERS
 from schemas.registry import (
@@ -39,6 +40,7 @@ from schemas.registry import (
     EVENT_TABLES,
     PIPELINE_METRICS,
     RAW_TOPICS,
+    REPLAY_AUDIT,
     SCANS,
     SEASON_BASELINE,
     SINK_TOPICS,
@@ -158,6 +160,37 @@ def retry_rows(letters: list[bytes]) -> list[bytes]:
     return [orjson.dumps(r) for r in out]
 
 
+def audit_runs(recent: TimeRange) -> list[Audit]:
+    """``replay_audit`` runs (the audit's own row builder): one per known command and
+    result in turn, started a minute apart in the last hour, every other one a dry run; a
+    rebuild that began before the range and ended inside it (in the range: it overlaps);
+    one that ended before the range (not in it)."""
+    runs = []
+    for n, (command, result) in enumerate((c, r) for c in OPS_COMMANDS for r in RESULTS):
+        run = Audit(command, {"n": n}, dry_run=n % 2 == 1,
+                    started_at=recent.end - timedelta(minutes=20 + n))
+        run.result, run.detail = result, f"run {n}"
+        run.counts.update(sent=n, failed=n % 3)
+        runs.append(run)
+    runs.append(Audit("replay reprocess", {}, False,
+                      started_at=recent.start - timedelta(minutes=30), detail="long rebuild"))
+    runs.append(Audit("replay republish", {}, False,
+                      started_at=recent.start - timedelta(hours=2), detail="too old"))
+    return runs
+
+
+def audit_rows(runs: list[Audit], recent: TimeRange) -> list[bytes]:
+    """Each run's row, finished three seconds after it began, except the long rebuild
+    (ten minutes into the range) and the old run (an hour before the range); every row
+    delivered twice (at-least-once: the panels read FINAL)."""
+    rows = []
+    for run in runs:
+        finished = (recent.start + timedelta(minutes=10) if run.detail == "long rebuild"
+                    else run.started_at + timedelta(seconds=3))
+        rows.append(orjson.dumps(run.row(finished)))
+    return rows + rows
+
+
 @pytest.fixture(scope="module")
 def store(day: DayRows, span: TimeRange, recent: TimeRange,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
@@ -174,6 +207,7 @@ def store(day: DayRows, span: TimeRange, recent: TimeRange,
         {"season": "CIFW-2025-AW", "pavilion_id": p, "cluster_id": c,
          "professional_buyers": 5 + n % 9, "source": "test"}) for n, (p, c) in enumerate(places)]
     rows[PIPELINE_METRICS.name] = metric_rows(recent.start, recent.end)
+    rows[REPLAY_AUDIT.name] = audit_rows(audit_runs(recent), recent)
     try:
         for table, table_rows in rows.items():
             store.insert_json_rows(table, table_rows)
@@ -302,3 +336,34 @@ def test_ops_retried_and_still_dead_follow_the_retries(
     assert runs[8].result.rows == [[retried]]
     # failed again after its republish, still invalid, never retried, the rest: still dead
     assert runs[9].result.rows == [[len(letters) - retried]]
+
+
+def test_ops_command_runs_by_result_and_the_latest_runs(
+        built: list[BuiltDashboard], store: Store, recent: TimeRange) -> None:
+    runs = {r.spec.id: r for r in run_panels(built[1], store.query, recent)}
+    # every known command once per result; the rebuild begun before the range is in it
+    # (it overlaps), the run that ended an hour before the range is not; twice-delivered
+    # rows count once
+    expected = {c: [1 + (c == "replay reprocess" and r == Result.OK) for r in RESULTS]
+                for c in OPS_COMMANDS}
+    assert {row[0]: list(row[1:]) for row in runs[10].result.rows} == expected
+    latest = runs[11].result.rows
+    audits = audit_runs(recent)
+    in_range = sorted(audits[:-1], key=lambda a: a.started_at, reverse=True)
+    assert [row[1] for row in latest] == [a.command for a in in_range]
+    assert [row[5] for row in latest] == [a.detail for a in in_range]
+    first = in_range[0]  # the newest: run 0, ok, not a dry run, sent 0, failed 0
+    assert latest[0][3:5] == ["", Result.OK] and latest[0][6] == "sent 0, failed 0"
+    assert first.detail == "run 0"
+    assert [row[3] for row in latest[:2]] == ["", "dry run"]
+    assert NO_RUN not in [row[5] for row in latest]
+
+
+def test_ops_command_panels_on_a_range_without_runs(
+        built: list[BuiltDashboard], store: Store, recent: TimeRange) -> None:
+    # a day before the fixture's runs: zeros per known command, one placeholder row
+    quiet = TimeRange(recent.start - timedelta(days=1), recent.end - timedelta(days=1),
+                      interval_s=5)
+    runs = {r.spec.id: r for r in run_panels(built[1], store.query, quiet)}
+    assert runs[10].result.rows == [[c, 0, 0, 0, 0] for c in sorted(OPS_COMMANDS)]
+    assert runs[11].result.rows == [[None, "", "", "", "", NO_RUN, ""]]

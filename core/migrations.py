@@ -17,6 +17,13 @@ recorded is not run twice::
     -- when: SELECT count() FROM system.tables
     --       WHERE database = '{database}' AND name = 'scans' AND sorting_key != 'event_id'
     EXCHANGE TABLES {database}.scans AND {database}.scans__006;
+
+A migration whose file has a line starting ``-- online:`` (followed by why) may run while
+the pipeline runs: the owner applies it when it opens the store as any other, and also
+while running (``Store.apply_online_migrations``: a periodic check of ``leadloom run`` and
+the sink when a row needs a column the store lacks). Only what changes nothing a running
+writer relies on qualifies (e.g. ``ADD COLUMN IF NOT EXISTS`` of a Nullable column, a new
+table); rewrites and exchanges wait for the owner's next start.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from clickhouse_connect.driver.client import Client
 from schemas.registry import SCHEMA_MIGRATIONS
 
 _GUARD = "-- when:"
+_ONLINE = "-- online:"
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,11 @@ class Migration:
     version: int
     name: str
     sql: str
+
+    @property
+    def online(self) -> bool:
+        """Whether a running pipeline may apply it (a ``-- online:`` line; module docstring)."""
+        return any(line.strip().startswith(_ONLINE) for line in self.sql.splitlines())
 
 
 @dataclass(frozen=True)
@@ -126,12 +139,14 @@ def on_cluster(statement: str, cluster: str) -> str:
 
 
 def migrate(client: Client, database: str, migrations: Sequence[Migration],
-            cluster: str = "") -> list[int]:
+            cluster: str = "", online_only: bool = False) -> list[int]:
     """Create ``database`` if missing and apply the migrations not yet recorded there.
 
     With ``cluster`` set (``LEADLOOM_CLICKHOUSE_CLUSTER``), the cluster variants run.
     Guards run as they are, on the node this client reaches (cluster DDL keeps every
-    node's tables alike). Returns the versions applied.
+    node's tables alike). With ``online_only`` (a running pipeline), the pending
+    migrations are applied in order up to the first one that is not ``online``: versions
+    are never applied out of order. Returns the versions applied.
     """
     def adapt(statement: str) -> str:
         return on_cluster(statement, cluster) if cluster else statement
@@ -152,6 +167,8 @@ def migrate(client: Client, database: str, migrations: Sequence[Migration],
     for migration in migrations:
         if migration.version in done:
             continue
+        if online_only and not migration.online:
+            break
         for statement in parse_statements(migration.sql.replace("{database}", database)):
             if statement.when and not _holds(client, statement.when):
                 continue

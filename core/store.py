@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -73,9 +73,15 @@ class Store:
     """Read/write access for the owner process (the sink) or for a server DSN."""
 
     def __init__(self, settings: Settings, migrations: Sequence[Migration],
-                 read_time_limit_s: float = READ_TIME_LIMIT_S) -> None:
-        """Open the store; apply ``migrations`` not applied yet (none: open it as it is)."""
+                 read_time_limit_s: float = READ_TIME_LIMIT_S,
+                 migrations_source: Callable[[], Sequence[Migration]] | None = None) -> None:
+        """Open the store; apply ``migrations`` not applied yet (none: open it as it is).
+
+        ``migrations_source`` gives the migrations as they are now (``leadloom run``: the
+        migrations folder, read again each time) for :meth:`apply_online_migrations`;
+        by default the ``migrations`` handed here."""
         self.settings = settings
+        self._migrations_source = migrations_source or (lambda: migrations)
         self.database = settings.clickhouse_database
         self.read_time_limit_s = read_time_limit_s
         self._lock_file = None
@@ -91,6 +97,16 @@ class Store:
         self._maintenance_mutex = threading.Lock()
         self._sessions: ScopedSessions | None = None
         self._sessions_mutex = threading.Lock()
+
+    def apply_online_migrations(self) -> list[int]:
+        """Apply the pending migrations a running pipeline may apply (``online``, in order:
+        ``core.migrations.migrate(online_only=True)``) from ``migrations_source``; the
+        versions applied. Runs under the writing client's lock, between two sink inserts.
+        Raises what the engine or reading the migrations raises (the callers retry later)."""
+        migrations = self._migrations_source()
+        with self._mutex:
+            return migrate(self.client, self.database, migrations,
+                           self.settings.clickhouse_cluster, online_only=True)
 
     def scoped_sessions(self) -> ScopedSessions:
         """The embedded store's scoped sessions (``core.scoped_sessions``: the HTTP

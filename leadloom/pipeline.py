@@ -1,9 +1,12 @@
 """The pipeline as one supervised unit: stream workers (child processes) + sink (this process).
 
-This process owns the store: it holds the embedded engine's lock, applies migrations,
-serves read queries to ``leadloom sql`` and runs the sink, the surge watcher, the snapshot
-refresher and the lag sampler (``streams.lag_sampler``: consumer lag of the workers' and
-the sink's groups into ``pipeline_metrics`` every 5 s). Workers are
+This process owns the store: it holds the embedded engine's lock, applies migrations
+(all pending ones at its start; the pending ``online`` ones while running too, checked
+every :data:`MIGRATION_CHECK_S` from the migrations folder, so a deployed migration such as
+017 lands without a restart: ``core.migrations``), serves read queries to ``leadloom sql``
+and runs the sink, the surge watcher, the snapshot refresher and the lag sampler
+(``streams.lag_sampler``: consumer lag of the workers' and the sink's groups into
+``pipeline_metrics`` every 5 s). Workers are
 ``leadloom worker`` child processes; one that dies is restarted, and because Faust
 commits offsets only after its output is flushed, a restarted worker resumes from the
 last durable point without loss (the writes it repeats are idempotent).
@@ -50,13 +53,20 @@ log = logging.getLogger(__name__)
 RESTART_FIRST_S = 1.0  # delay before restarting a worker that died soon after its start
 RESTART_MAX_S = 15.0
 STABLE_AFTER_S = 60.0  # a worker that ran this long before dying is restarted at once
+MIGRATION_CHECK_S = 30.0  # how often a running owner applies pending online migrations
 
 
 class Pipeline:
     def __init__(
-        self, settings: Settings, workers: int = 1, progress: Callable[[str], None] | None = None
+        self, settings: Settings, workers: int = 1, progress: Callable[[str], None] | None = None,
+        migrations_dir: Path = MIGRATIONS_DIR, migration_check_s: float = MIGRATION_CHECK_S,
     ) -> None:
+        """``migrations_dir``: where the migrations are read, at the start and again at each
+        check for online ones (every ``migration_check_s``)."""
         self.settings = settings
+        self.migrations_dir = migrations_dir
+        self.migration_check_s = migration_check_s
+        self.migrations_applied_running: list[int] = []  # online, while running
         self.workers = workers
         self.progress = progress or (lambda _msg: None)
         self.store: Store | None = None
@@ -84,7 +94,8 @@ class Pipeline:
         created = ensure_topics(self.settings)
         if created:
             self.progress(f"created {len(created)} topics in namespace {self.settings.namespace}")
-        self.store = Store(self.settings, migrations=load_migrations(MIGRATIONS_DIR))
+        self.store = Store(self.settings, migrations=load_migrations(self.migrations_dir),
+                           migrations_source=lambda: load_migrations(self.migrations_dir))
         self.server = QueryServer(self.store, self.settings)
         self.server.start()
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -102,6 +113,7 @@ class Pipeline:
                                                 self.store.insert_json_rows)
         self._start_thread("lag-sampler", lambda: sampler.run(self._stopping))
         self._start_thread("worker-supervisor", self._supervise)
+        self._start_thread("migrations", self._apply_online_migrations)
         self.progress(f"pipeline running: {self.workers} stream worker(s) + sink")
 
     def stop(self) -> None:
@@ -291,6 +303,22 @@ class Pipeline:
             delay = min(delay * 2, RESTART_MAX_S)
             self.sink_restarts += 1
             self.sink = Sink(self.settings, self.store)
+
+    def _apply_online_migrations(self) -> None:
+        """Every ``migration_check_s``, apply the pending online migrations of the
+        migrations folder (a deploy that added one needs no restart); a failure is logged and
+        tried again at the next check."""
+        while not self._stopping.wait(self.migration_check_s):
+            assert self.store is not None
+            try:
+                applied = self.store.apply_online_migrations()
+            except Exception as exc:  # noqa: BLE001 - the next check tries again
+                log.warning("applying pending migrations failed (%s)", describe_error(exc))
+                continue
+            if applied:
+                self.migrations_applied_running += applied
+                self.progress(f"applied migration(s) {', '.join(map(str, applied))} while"
+                              " running")
 
     def _supervise(self) -> None:
         """Restart workers that exit: at once after a long run, else after a growing delay

@@ -4,6 +4,22 @@ Every message on a raw topic is one JSON object: an envelope (``event_id`` minte
 the edge and kept end to end, ``event_type``, ``schema_version``, ``fair_id``,
 ``occurred_at`` device time, ``received_at`` edge time, ``source``) plus a typed
 ``payload``. Times are timezone-aware; naive datetimes are rejected.
+
+Versions (``schema_version``): every event type is at version 1, except ``booth_scan``,
+which producers may send at version 1 or 2 while either is in flight:
+
+- version 1: the payload as it always was (``scanner_device`` names the scanner);
+- version 2: ``scanner_device`` is renamed ``scanner_id`` (the old name is still accepted:
+  exactly one of the two, or both with the same value; both with different values is an
+  ``invalid_field``), and ``dwell_seconds`` is new and optional (seconds the buyer spent at
+  the booth, an integer in 0..86,400). ``dwell_seconds`` in a version 1 event is an
+  ``invalid_field``: a worker still on version 1 code refuses it too (an extra field), so an
+  event has one outcome whichever worker reads it during a rolling upgrade.
+
+Both versions validate into one model (:class:`BoothScan`, the scanner under
+``scanner_id``); the stored row keeps the column name ``scanner_device`` (the table's
+contract for readers does not change) and carries ``dwell_seconds`` only when given
+(``streams.rows``, ARCHITECTURE.md "Schema evolution").
 """
 
 from __future__ import annotations
@@ -14,8 +30,12 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic_core import PydanticCustomError
 
-SCHEMA_VERSION: Literal[1] = 1
+SCHEMA_VERSION: Literal[1] = 1  # every event type's version but booth_scan's newest
+SCAN_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2)  # booth_scan versions workers accept
+SCAN_SCHEMA_VERSION: Literal[2] = 2  # booth_scan's newest version
+MAX_DWELL_SECONDS = 86_400  # a day: a buyer cannot stay at a booth longer
 
 
 class EventType(StrEnum):
@@ -99,15 +119,47 @@ class BuyerRegistration(ContactFields):
 
 
 class BoothScan(_Strict):
+    """A booth scan's payload, versions 1 and 2 (see the module docstring).
+
+    The scanner arrives as ``scanner_id`` (version 2's name) or ``scanner_device`` (version
+    1's, accepted in both); the model holds it as ``scanner_id``. ``dwell_seconds``: whole
+    seconds, 0..86,400, a JSON integer (``12.0`` and ``"12"`` are refused)."""
+
     badge_id: Id
     booth_id: Id
     exhibitor_id: Id | None = None
     cluster_id: Id | None = None
-    scanner_device: Id
+    scanner_id: Id
     staff_id: Id | None = None
     method: Literal["qr", "nfc", "wedge", "manual"]
     rating: Literal["hot", "warm", "cold"] | None = None
     note: Annotated[str, Field(max_length=500)] | None = None
+    dwell_seconds: Annotated[int, Field(ge=0, le=MAX_DWELL_SECONDS, strict=True)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_scanner_name(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data  # not an object: the model's own error says so
+        if "scanner_device" not in data:
+            if "scanner_id" not in data:
+                # "missing" (-> missing_field), naming both names: a version 1 producer
+                # knows only the old one
+                raise PydanticCustomError(
+                    "missing", "Field required: scanner_id (or its old name scanner_device)")
+            return data
+        data = dict(data)
+        old = data.pop("scanner_device")
+        if "scanner_id" not in data:
+            data["scanner_id"] = old
+        elif data["scanner_id"] != old:
+            raise PydanticCustomError(
+                "scanner_names_differ",
+                "scanner_id {new} and its old name scanner_device {old} differ: give one of"
+                " them (or both with the same value)",
+                {"new": repr(data["scanner_id"])[:80], "old": repr(old)[:80]},
+            )
+        return data
 
 
 class OnlineInquiry(ContactFields):
@@ -188,8 +240,17 @@ class RegistrationEvent(_Envelope):
 
 
 class ScanEvent(_Envelope):
+    # Widens the envelope's Literal[1] for this type only (pydantic takes the override).
+    schema_version: Literal[1, 2] = SCHEMA_VERSION  # type: ignore[assignment]
     event_type: Literal[EventType.BOOTH_SCAN]
     payload: BoothScan
+
+    @model_validator(mode="after")
+    def _fields_of_its_version(self) -> ScanEvent:
+        if self.schema_version == 1 and self.payload.dwell_seconds is not None:
+            raise ValueError("payload.dwell_seconds is a schema_version 2 field; this event "
+                             "declares schema_version 1")
+        return self
 
 
 class InquiryEvent(_Envelope):

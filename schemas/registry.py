@@ -146,6 +146,11 @@ class TableSpec:
     columns: tuple[str, ...]
     purpose: str
     is_view: bool = False
+    # Columns a row carries only when it has a value (a Nullable column: NULL otherwise).
+    # A row without them is stored by a store whose migration has not added them yet, which
+    # is what lets a new optional field roll out while that migration is pending (ARCHITECTURE
+    # "Schema evolution").
+    optional: tuple[str, ...] = ()
 
 
 DEAD_LETTERS_SUFFIX = "deadletters"
@@ -315,9 +320,11 @@ SCANS = TableSpec(
     "scans",
     _ENVELOPE_COLUMNS
     + ("badge_id", "booth_id", "exhibitor_id", "cluster_id", "pavilion_id",
-       "scanner_device", "staff_id", "method", "rating", "note")
+       "scanner_device", "staff_id", "method", "rating", "note", "dwell_seconds")
     + _SOURCE_COLUMNS,
-    "booth badge scans, enriched with exhibitor, cluster and pavilion from the booth",
+    "booth badge scans, enriched with exhibitor, cluster and pavilion from the booth"
+    " (dwell_seconds: booth_scan version 2, migration 017)",
+    optional=("dwell_seconds",),
 )
 INQUIRIES = TableSpec(
     "inquiries",

@@ -93,11 +93,15 @@ def event_row(event: Event, enrichment: Enrichment, source: SourceRef) -> dict[s
     }
     p = event.payload
     if isinstance(event, ScanEvent):
+        # The column keeps version 1's name; dwell_seconds (version 2) only when given, so
+        # that every other scan is stored while migration 017 is still pending.
         row.update(
-            badge_id=p.badge_id, booth_id=p.booth_id, scanner_device=p.scanner_device,
+            badge_id=p.badge_id, booth_id=p.booth_id, scanner_device=p.scanner_id,
             staff_id=p.staff_id or "", method=p.method, rating=p.rating or "",
             note=p.note or "",
         )
+        if p.dwell_seconds is not None:
+            row["dwell_seconds"] = p.dwell_seconds
     elif isinstance(event, RegistrationEvent):
         row.update(badge_id=p.badge_id, buyer_type=p.buyer_type, **_contact(p))
     elif isinstance(event, InquiryEvent):

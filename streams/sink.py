@@ -23,6 +23,12 @@ Faults, told apart by :func:`classify_insert_error`:
   and the rows refused one by one become ``store_refused`` dead letters (the engine's
   message as detail, the row as raw bytes, the derived record's ``topic[partition]@offset``
   as source), written in the same flush, before the commit;
+- the engine refuses a row for a key its table has no column for, and that column is one
+  the registry gives the table (this code writes a column the store does not have yet: a
+  migration is pending, e.g. booth_scan version 2's ``dwell_seconds`` before 017): the
+  rows are held, not dead-lettered. The sink applies the pending online migrations
+  (``Store.apply_online_migrations``) and retries the insert with backoff until the column
+  exists; nothing is committed meanwhile (:attr:`Sink.faults` shows "pending migration");
 - the insert is too large for the engine (too many partitions in one block, memory): it
   is bisected the same way until the pieces fit; a single row is never dead-lettered for
   that (it is retried as an infrastructure fault);
@@ -115,6 +121,7 @@ ROW_REFUSALS: frozenset[int] = frozenset({
     467,  # CANNOT_PARSE_BOOL
     691,  # UNKNOWN_ELEMENT_OF_ENUM
 })
+_INCORRECT_DATA = 117  # also what a JSON key without a column is refused with
 _TOO_MANY_PARTS = 252  # also "too many parts" backpressure: only its partitions variant splits
 _MEMORY_LIMIT_EXCEEDED = 241
 _EXCEPTION_PREFIX = re.compile(r"^(?:Code:\s*\d+\.\s*DB::Exception:\s*)+")
@@ -309,6 +316,7 @@ class SinkStats:
     insert_retries: int = 0
     bisect_inserts: int = 0  # inserts of pieces of a refused or oversized batch
     store_refused_rows: int = 0  # rows the engine refused one by one (now dead letters)
+    pending_migration_retries: int = 0  # inserts held for a column the store lacks yet
     commit_failures: int = 0
     consumer_restarts: int = 0
     last_flush_at: float = 0.0
@@ -344,6 +352,7 @@ class Sink:
         # while a dead member of the sink's group has not timed out yet).
         self._commits = _Outage("offset commits", self.faults)
         self._store_outage = _Outage("the store", self.faults)
+        self._migration_wait = _Outage("pending migration", self.faults)
         self._stop = threading.Event()
         self.consumer: KafkaConsumer | None = None
         # Next offset to read per partition (past everything polled) and the offsets up to
@@ -707,8 +716,24 @@ class Sink:
             try:
                 self.store.insert_json_rows(table, values)
             except Exception as exc:  # classified below: data refusal or infrastructure
-                if classify_insert_error(exc) is not InsertFault.INFRASTRUCTURE:
+                fault = classify_insert_error(exc)
+                lacking = self._lacking_columns(table, exc) if fault is InsertFault.REFUSED_ROWS \
+                    else []
+                if lacking:
                     self._store_outage.ok()
+                    self.stats.pending_migration_retries += 1
+                    self._migration_wait.failed(
+                        f"{table} has no column {', '.join(lacking)} yet; holding"
+                        f" {len(values)} rows until its migration is applied", exc)
+                    if self._apply_online_migrations():
+                        continue  # the column may exist now: at once
+                    if self._stop.wait(delay):
+                        return _STOPPED
+                    delay = min(delay * 2, RETRY_MAX_S)
+                    continue
+                if fault is not InsertFault.INFRASTRUCTURE:
+                    self._store_outage.ok()
+                    self._migration_wait.ok()
                     return exc
                 self.stats.insert_retries += 1
                 self._store_outage.failed(f"inserting {len(values)} rows into {table}", exc)
@@ -717,7 +742,39 @@ class Sink:
                 delay = min(delay * 2, RETRY_MAX_S)
                 continue
             self._store_outage.ok()
+            self._migration_wait.ok()
             return None
+
+    def _lacking_columns(self, table: str, exc: BaseException) -> list[str]:
+        """The columns of ``table`` that this code writes (the registry's), that the
+        engine's refusal ``exc`` names as unknown and that the store does not have: a
+        migration is pending. [] for any other refusal (those rows are dead-lettered)."""
+        code, message = _engine_error(exc)
+        spec = TABLES_BY_NAME.get(table)
+        if code != _INCORRECT_DATA or spec is None or "unknown field" not in message.lower():
+            return []
+        named = [c for c in spec.columns if re.search(rf"\b{re.escape(c)}\b", message)]
+        if not named:
+            return []
+        try:  # the engine's own list of the table's columns decides, not the message
+            present = {str(r[0]) for r in self.store.query(
+                "SELECT name FROM system.columns WHERE database ="
+                f" '{self.store.database}' AND table = '{table}'").rows}
+        except Exception as exc2:  # cannot tell now: hold the rows and ask again
+            log.warning("reading the columns of %s failed (%s)", table, describe_error(exc2))
+            return named
+        return [c for c in named if c not in present]
+
+    def _apply_online_migrations(self) -> bool:
+        """Apply the pending online migrations now; True if any was applied."""
+        try:
+            applied = self.store.apply_online_migrations()
+        except Exception as exc:  # tried again on the next retry
+            log.warning("applying pending migrations failed (%s)", describe_error(exc))
+            return False
+        if applied:
+            log.warning("applied migration(s) %s while running", applied)
+        return bool(applied)
 
     def _insert_until_stored(self, table: str, rows: list[Row]) -> bool:
         """Insert ``rows`` that must not be dead-lettered: every failure is retried."""

@@ -120,7 +120,7 @@ def invalid_field(rng: random.Random, doc: Doc, topic: str) -> Built:
     if r < 0.2:
         doc["occurred_at"] = str(doc["occurred_at"]).removesuffix("Z")  # naive timestamp
     elif r < 0.3:
-        doc[rng.choice(("schema_version", "fair_id"))] = rng.choice((2, "cifw 2026"))
+        doc[rng.choice(("schema_version", "fair_id"))] = rng.choice((3, "cifw 2026"))
     elif r < 0.38:
         doc["debug"] = True  # unexpected envelope field
     elif r < 0.45 and topic == INQUIRY:

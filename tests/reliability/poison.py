@@ -236,7 +236,7 @@ CATALOGUE: tuple[Kind, ...] = (
          event(INQUIRY, put("payload", "categories", value="fabric")), INVALID),
     Kind("rating_not_in_enum", SCAN, event(SCAN, put("payload", "rating", value="lukewarm")),
          INVALID),
-    Kind("schema_version_2", SCAN, event(SCAN, put("schema_version", value=2)), INVALID),
+    Kind("schema_version_3", SCAN, event(SCAN, put("schema_version", value=3)), INVALID),
     Kind("fair_id_bad_pattern", SCAN, event(SCAN, put("fair_id", value="cifw 2026")), INVALID),
     Kind("source_channel_unknown", SCAN,
          event(SCAN, put("source", "channel", value="carrier-pigeon")), INVALID),

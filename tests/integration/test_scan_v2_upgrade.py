@@ -122,3 +122,24 @@ def _run(pipe: Pipeline, folder: Path) -> None:
         c: len(b) for c, b in badges.items()}
     streamed = q.run(q.STREAM_LEADS_BY_CLUSTER, query, db)
     assert {c: v["scans"] for c, v in streamed.items() if v["scans"]} == dict(by_cluster)
+
+
+def test_a_running_owner_applies_online_migrations_in_order_only(tmp_path: Path) -> None:
+    from core.migrations import Migration, load_migrations
+    from core.store import Store
+
+    upto16 = [m for m in load_migrations(MIGRATIONS_DIR) if m.version <= 16]
+    offline = Migration(17, "offline", "CREATE TABLE IF NOT EXISTS {database}.x17 (a UInt8)"
+                                       " ENGINE = MergeTree ORDER BY a")
+    online = Migration(18, "online", "-- online: a new table\nCREATE TABLE IF NOT EXISTS"
+                                     " {database}.x18 (a UInt8) ENGINE = MergeTree ORDER BY a")
+    source = [*upto16, offline, online]
+    store = Store(Settings(data_dir=tmp_path, namespace="online"), migrations=upto16,
+                  migrations_source=lambda: source)
+    try:
+        assert store.apply_online_migrations() == []  # 18 waits behind the offline 17
+        source[len(upto16)] = Migration(17, "now online", "-- online: yes\n" + offline.sql)
+        assert store.apply_online_migrations() == [17, 18]
+        assert store.apply_online_migrations() == []
+    finally:
+        store.close()

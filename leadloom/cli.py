@@ -76,7 +76,8 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     season_csv = Path(args.previous_season) if args.previous_season else None
     report = simulate_and_publish(settings, args.events, args.seed, rate=args.rate,
                                   truth_path=args.truth, progress=progress, surge=args.surge,
-                                  previous_season_csv=season_csv)
+                                  previous_season_csv=season_csv,
+                                  scan_v2_share=args.scan_v2_share)
     if args.json:
         emit_json(report)
     return 0
@@ -569,6 +570,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also write a smaller, seeded previous season's professional buyers"
                           " per pavilion and cluster to FILE (the CSV 'leadloom season"
                           " import' reads)")
+    sim.add_argument("--scan-v2-share", type=float, default=0.0, metavar="SHARE",
+                     help="send this share (0..1) of the scans as booth_scan version 2"
+                          " (scanner_id, dwell_seconds); default 0")
     sim.add_argument("--json", action="store_true")
     sim.set_defaults(handler=_simulate)
 

@@ -31,6 +31,7 @@ def simulate_and_publish(
     surge: str | None = None,
     previous_season_csv: Path | None = None,
     after_profiles: Callable[[], None] | None = None,
+    scan_v2_share: float = 0.0,
 ) -> dict[str, object]:
     """Generate ``events`` distinct valid events (plus resends and malformed messages),
     write the ground truth, publish everything; return the figures of the run.
@@ -46,9 +47,15 @@ def simulate_and_publish(
     ``after_profiles()`` is called before the day's traffic; the demo waits there until the
     stream has them, so that a day replayed in seconds is matched as a live one would be
     (otherwise inquiries on one raw topic can overtake the profiles on another).
+
+    ``scan_v2_share``: the share of scans sent as booth_scan version 2 (0..1; the
+    simulator's ``SimulationParams.scan_v2_share``; ``ValueError`` outside 0..1).
     """
     # Oversized messages must be oversized for the configured stream limit.
-    params = SimulationParams(max_message_bytes=settings.max_message_bytes)
+    if not 0.0 <= scan_v2_share <= 1.0:
+        raise ValueError(f"--scan-v2-share must be within 0..1, not {scan_v2_share}")
+    params = SimulationParams(max_message_bytes=settings.max_message_bytes,
+                              scan_v2_share=scan_v2_share)
     parsed = parse_surge(surge, params) if surge is not None else None
     started = time.monotonic()
     sim = simulate_fair(events, seed, params=params, surge=parsed)

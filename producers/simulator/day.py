@@ -81,6 +81,8 @@ class BuyerDay:
         self.rating_cum = list(accumulate(w for _, w in p.ratings))
         self.lift = dict(p.rating_lift)
         self.targets_cum = list(accumulate(p.inquiry_targets))
+        # Draws of its own for the version 2 option, so that without it the day is unchanged.
+        self.v2_rng = random.Random(rng.random()) if p.scan_v2_share > 0 else None
 
     def _devices(self, booth: Booth) -> list[tuple[str, str | None, str | None]]:
         """(device id, staff id, method); method None for keyboard-wedge scanners."""
@@ -285,6 +287,8 @@ class BuyerDay:
         if booth.exhibitor_id not in visit.engaged:
             visit.engaged[booth.exhibitor_id] = (t, self.lift.get(rating, 1.0), False)
         doc = self._doc(SCAN, t, received, {"channel": "scanner", "device_id": device}, payload)
+        if self.v2_rng is not None and self.v2_rng.random() < p.scan_v2_share:
+            _as_scan_version_2(self.v2_rng, doc)
         return Pending(SCAN, doc, t, received, b.id, booth.cluster_id, badge,
                        late=late, exhibitor=booth.exhibitor_id)
 
@@ -359,3 +363,12 @@ class BuyerDay:
                                booth.cluster_id))
         return out
 
+
+def _as_scan_version_2(rng: random.Random, doc: dict) -> None:
+    """Turn a version 1 scan document into version 2 (``SimulationParams.scan_v2_share``)."""
+    doc["schema_version"] = 2
+    payload = doc["payload"]
+    if rng.random() < 0.7:
+        payload["scanner_id"] = payload.pop("scanner_device")
+    if rng.random() < 0.6:
+        payload["dwell_seconds"] = min(86_400, round(rng.lognormvariate(4.5, 0.8)))

@@ -66,6 +66,10 @@ class SimulationParams:
         ("hot", 0.15), ("warm", 0.35), ("cold", 0.2), (None, 0.3),
     )
     note_rate: float = 0.12
+    # Share of scans sent as booth_scan version 2 (0: every scan is version 1, the day is the
+    # same as before the option): scanner_id for the scanner (30% keep the old name
+    # scanner_device), 60% with dwell_seconds (a log-normal around 90 s, at most a day).
+    scan_v2_share: float = 0.0
     receive_delay_s: tuple[float, float] = (0.05, 3.0)
     duplicate_rate: float = 0.02  # scanner resends the same bytes
     duplicate_delay_s: tuple[float, float] = (1.0, 12.0)

@@ -26,13 +26,14 @@ action nobody took (e.g. written by the demo) would make the audit lie.
 from __future__ import annotations
 
 from dashboards.style import DashboardSpec, Grid, Kind, PanelSpec
-from leadloom.commands.audit import Result
 from schemas.registry import (
     DEAD_LETTER_RETRIES,
     DEAD_LETTER_TABLE,
     PIPELINE_METRICS,
     REPLAY_AUDIT,
+    AuditResult,
     Metric,
+    OpsCommand,
     RetryOutcome,
 )
 
@@ -47,8 +48,8 @@ CONSUMER_LAG = Metric.CONSUMER_LAG.value
 _DL_KEY = "origin_topic, origin_partition, origin_offset, raw_sha256"  # a dead letter's key
 # the commands that write replay_audit rows (their audited(...) names): each always has a
 # row in the runs panel; a command not listed here still shows once it has run
-OPS_COMMANDS = ("replay reprocess", "replay republish", "deadletters retry", "groups reset")
-RESULTS = (Result.OK, Result.FAILED, Result.INTERRUPTED, Result.REFUSED)
+OPS_COMMANDS = tuple(c.value for c in OpsCommand)
+RESULTS = tuple(r.value for r in AuditResult)
 NO_RUN = "no ops command run in this range"
 LATEST_RUNS = 50
 # a run overlapping the dashboard's range (started before its end, finished after its start)

@@ -329,9 +329,10 @@ def _groups(args: argparse.Namespace, settings: Settings) -> int:
             emit_json(result)
         return 0
     from leadloom.commands.audit import Result, audited
+    from schemas.registry import OpsCommand
 
     params = {"group": args.group, "to_time": args.to_time, "topics": args.topic}
-    with audited(settings, "groups reset", params, args.dry_run) as audit:
+    with audited(settings, OpsCommand.GROUPS_RESET.value, params, args.dry_run) as audit:
         plan = groups.plan_reset(settings, args.group, groups.parse_time(args.to_time),
                                  args.topic or None)
         for r in plan["partitions"]:

@@ -620,6 +620,26 @@ class RetryOutcome(StrEnum):
     NOT_RETRYABLE = "not_retryable"
 
 
+
+
+class OpsCommand(StrEnum):
+    """The ops commands that write a ``replay_audit`` row (its ``command``)."""
+
+    REPLAY_REPROCESS = "replay reprocess"
+    REPLAY_REPUBLISH = "replay republish"
+    DEADLETTERS_RETRY = "deadletters retry"
+    GROUPS_RESET = "groups reset"
+
+
+class AuditResult(StrEnum):
+    """How an audited ops command ended (``replay_audit.result``)."""
+
+    OK = "ok"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    REFUSED = "refused"
+
+
 TABLE_BY_EVENT_TYPE: dict[str, TableSpec] = {
     EventType.BUYER_REGISTRATION: REGISTRATIONS,
     EventType.BOOTH_SCAN: SCANS,

@@ -31,17 +31,13 @@ from kafka.errors import KafkaError
 
 from core.kafka import KafkaUnavailable, producer
 from core.settings import Settings
-from schemas.registry import REPLAY_AUDIT
+from schemas.registry import REPLAY_AUDIT, AuditResult
 from streams.batch import chunk_rows
 
 SEND_TIMEOUT_S = 30.0
 
 
-class Result:
-    OK = "ok"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-    REFUSED = "refused"
+Result = AuditResult  # the commands' short name for it
 
 
 def send_ops_rows(settings: Settings, table: str, rows: list[dict]) -> None:

@@ -64,12 +64,13 @@ from schemas.registry import (
     ORIGIN_HEADER,
     RAW_ARCHIVE,
     RAW_TOPICS,
+    OpsCommand,
     RetryOutcome,
 )
 from streams.rows import SourceRef
 from streams.validate import Accepted, validate
 
-COMMAND = "deadletters retry"
+COMMAND = OpsCommand.DEADLETTERS_RETRY.value
 CHUNK = 200  # dead letters read, judged, sent and recorded at a time
 FLUSH_TIMEOUT_S = 60.0
 # Reasons of derived stages: the row or record a worker or the sink wrote was refused, never

@@ -211,10 +211,12 @@ def run_reprocess(settings: Settings, request: Request, progress: Progress,
     is asked before the swap (None: no confirmation needed). The report as a dict."""
     from leadloom.commands.audit import Result, audited
     from leadloom.commands.reprocess_diff import differences
+    from schemas.registry import OpsCommand
 
     params = {"source": request.source, "since": request.since, "until": request.until,
               "into": request.into, "swap": request.swap}
-    with audited(settings, "replay reprocess", params, request.dry_run) as audit:
+    with audited(settings, OpsCommand.REPLAY_REPROCESS.value, params,
+                 request.dry_run) as audit:
         if request.swap and (request.source != "kafka" or not request.whole_fair()):
             audit.result = Result.REFUSED
             raise ReprocessError("--swap needs a whole-fair rebuild from Kafka (no --since/"

@@ -49,10 +49,11 @@ from leadloom.commands.republish_select import (
     decode_message,
     with_origin,
 )
+from schemas.registry import OpsCommand
 from schemas.scope import OPS_SCOPE
 from streams.rows import SourceRef
 
-COMMAND = "replay republish"
+COMMAND = OpsCommand.REPLAY_REPUBLISH.value
 PAGE_ROWS = 20_000
 FLUSH_TIMEOUT_S = 60.0
 

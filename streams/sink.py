@@ -343,6 +343,7 @@ class Sink:
         }
         self.topics = topics.sink()
         self._raw_topics = frozenset(topics.name(spec) for spec in RAW_TOPICS)
+        self._raw_assigned: list[TopicPartition] = []
         self._min_partitions = {t: topics.all()[t].partitions for t in self.topics}
         self.stats = SinkStats()
         # "Kafka", "offset commits", "the store" -> the current fault, while one lasts
@@ -409,6 +410,7 @@ class Sink:
                     batch, size, started = defaultdict(list), 0, time.monotonic()
                 elif not size:
                     started = now
+                    self._pass_control_records()
                     if self._stored != self._committed and now >= self._commit_at:
                         self._commit()  # one that failed earlier (e.g. during an outage)
                     elif now - self._contact_at >= PROBE_S:
@@ -514,6 +516,7 @@ class Sink:
 
     def _assign(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
         consumer.assign(partitions)
+        self._raw_assigned = [tp for tp in partitions if tp.topic in self._raw_topics]
         for tp in partitions:
             if tp in self._positions:
                 consumer.seek(tp, self._positions[tp])
@@ -559,6 +562,20 @@ class Sink:
             self._kafka.failed("reaching the broker", exc)
             return
         self._kafka.ok()
+
+    def _pass_control_records(self) -> None:
+        """With nothing pending, move stored positions up to the consumer's own: past the
+        markers and aborted records of transactions on the raw topics (the archive), which
+        hold offsets but are never returned, so the commit reaches the partition's end."""
+        if self.consumer is None:
+            return
+        for tp in self._raw_assigned:
+            try:
+                position = self.consumer.position(tp)
+            except Exception:  # noqa: BLE001 - an unknown position is read at the next poll
+                continue
+            if position is not None and position > self._stored.get(tp, -1):
+                self._positions[tp] = self._stored[tp] = position
 
     def _commit(self) -> None:
         """Commit the offsets below which everything is stored; a failure is retried later."""

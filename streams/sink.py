@@ -133,6 +133,7 @@ COMMIT_TIMEOUT_MS = 5_000
 METADATA_WAIT_S = 30.0  # then a topic with fewer partitions than the registry's is taken
 PARTITION_CHECK_S = 30.0  # how often a running sink looks for partitions added to its topics
 PROBE_S = 5  # an idle sink checks the broker this often
+POSITION_TIMEOUT_MS = 200  # reading a position past transaction markers (idle, no fault)
 STILL_FAILING_LOG_S = 60.0
 METRICS_BACKLOG_ROWS = 10_000  # the sink's own metric rows kept while the store refuses them
 
@@ -344,6 +345,7 @@ class Sink:
         self.topics = topics.sink()
         self._raw_topics = frozenset(topics.name(spec) for spec in RAW_TOPICS)
         self._raw_assigned: list[TopicPartition] = []
+        self._markers_checked_at = 0.0
         self._min_partitions = {t: topics.all()[t].partitions for t in self.topics}
         self.stats = SinkStats()
         # "Kafka", "offset commits", "the store" -> the current fault, while one lasts
@@ -567,11 +569,13 @@ class Sink:
         """With nothing pending, move stored positions up to the consumer's own: past the
         markers and aborted records of transactions on the raw topics (the archive), which
         hold offsets but are never returned, so the commit reaches the partition's end."""
-        if self.consumer is None:
-            return
+        now = time.monotonic()
+        if self.consumer is None or self.faults or now < self._markers_checked_at + PROBE_S:
+            return  # position() may ask the broker: not during a fault, at most every 5 s
+        self._markers_checked_at = now
         for tp in self._raw_assigned:
             try:
-                position = self.consumer.position(tp)
+                position = self.consumer.position(tp, timeout_ms=POSITION_TIMEOUT_MS)
             except Exception:  # noqa: BLE001 - an unknown position is read at the next poll
                 continue
             if position is not None and position > self._stored.get(tp, -1):

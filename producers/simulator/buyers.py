@@ -124,6 +124,19 @@ class BuyerFactory:
         # who draw the same one get a fresh draw (namesakes at one firm otherwise
         # collide on ``wei.wang@firm.cn``, which no real pair of people share).
         self._taken: set[str] = set()
+        # Mistyped identifiers on some records (``claim``): no buyer may have one of them.
+        self._typos: set[str] = set()
+
+    def claim(self, value: str) -> bool:
+        """Reserve a mistyped mailbox, phone number (national digits) or WeChat id; False
+        when a buyer (or an earlier typo) has it already. A buyer drawn later never gets it:
+        in the rare case one draws it, they draw again from a generator of its own (so the
+        simulation's generator, and the day's events, stay as they were)."""
+        key = _mailbox_key(value)
+        if key in self._taken or key in self._typos:
+            return False
+        self._typos.add(key)
+        return True
 
     def new_badge(self) -> str:
         self._badge_no += self.rng.randint(1, 13)
@@ -162,7 +175,8 @@ class BuyerFactory:
         work = self._unique(lambda: self._work_email(name, company))
         email, other = (work, personal) if rng.random() < 0.4 else (personal, work)
         cc, patterns, groups, trunk = lx.PHONES[country]
-        phone = (cc, self._unique(lambda: _digits(rng, rng.choice(patterns))), groups, trunk)
+        phone = (cc, self._unique(lambda: _digits(self.rng, self.rng.choice(patterns))),
+                 groups, trunk)
         if country == "CN":
             style = rng.choices(va.PHONE_STYLES, (15, 18, 4, 4, 2, 2, 40, 8, 7))[0]
         else:
@@ -185,14 +199,26 @@ class BuyerFactory:
         )
 
     def _unique(self, draw: Callable[[], str]) -> str:
+        value = self._fresh(draw)
+        if self._typos and _mailbox_key(value) in self._typos:
+            # Someone's record carries this as a typo: draw again, but not from the
+            # simulation's generator (its next draws would shift every later event).
+            main, self.rng = self.rng, random.Random(f"typo-clash:{value}")
+            try:
+                while _mailbox_key(value) in self._typos:
+                    value = self._fresh(draw)
+            finally:
+                self.rng = main
+        self._taken.add(_mailbox_key(value))
+        return value
+
+    def _fresh(self, draw: Callable[[], str]) -> str:
+        """A draw that no buyer has yet (up to 50 tries, then made unique by a suffix)."""
         for _ in range(50):
             value = draw()
             if _mailbox_key(value) not in self._taken:
-                break
-        else:  # pragma: no cover - 50 collisions in a row do not happen at fair scale
-            value = f"{value}{len(self._taken)}"
-        self._taken.add(_mailbox_key(value))
-        return value
+                return value
+        return f"{value}{len(self._taken)}"  # pragma: no cover - not at fair scale
 
     def _name(self, country: str, common: bool) -> Name:
         rng = self.rng

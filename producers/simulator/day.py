@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 
 from producers.simulator.buyers import Buyer, BuyerFactory
+from producers.simulator.channels import INQUIRY as INQUIRY_FORM
+from producers.simulator.channels import add_noise, registration_channel
 from producers.simulator.clock import FairClock, iso_ms
 from producers.simulator.contacts import inquiry_contact, registration_contact, reissue_contact
 from producers.simulator.insight import Insight
@@ -46,6 +48,8 @@ class Pending:
     late: bool = False
     exhibitor: str | None = None  # a scan's booth exhibitor (wedge scans do not say it)
     best: list[str] | None = None  # an inquiry's hidden best suppliers
+    channel: str | None = None  # a buyer record's channel (producers.simulator.channels)
+    clean_doc: dict | None = None  # the event without the channel's errors, if it has any
 
 
 @dataclass
@@ -60,7 +64,10 @@ class _Visit:
 class BuyerDay:
     def __init__(self, rng: random.Random, p: SimulationParams, clock: FairClock,
                  rec: Recorder, factory: BuyerFactory, fair_id: str,
-                 new_id: Callable[[], str], book: SupplierBook, insight: Insight) -> None:
+                 new_id: Callable[[], str], book: SupplierBook, insight: Insight,
+                 noise_rng: random.Random | None = None) -> None:
+        """``noise_rng``: the draws of the channels' typing and reading errors (None: no
+        errors); a generator of their own, so that the day's events do not depend on them."""
         self.rng, self.p, self.clock, self.rec = rng, p, clock, rec
         self.factory, self.fair_id, self.new_id = factory, fair_id, new_id
         self.book, self.insight = book, insight
@@ -83,6 +90,7 @@ class BuyerDay:
         self.targets_cum = list(accumulate(p.inquiry_targets))
         # Draws of its own for the version 2 option, so that without it the day is unchanged.
         self.v2_rng = random.Random(rng.random()) if p.scan_v2_share > 0 else None
+        self.noise_rng = noise_rng
 
     def _devices(self, booth: Booth) -> list[tuple[str, str | None, str | None]]:
         """(device id, staff id, method); method None for keyboard-wedge scanners."""
@@ -129,7 +137,8 @@ class BuyerDay:
         rec, rng, p, ins = self.rec, self.rng, self.p, self.insight
         for it in items:
             row = rec.valid(it.event_type, it.doc, it.occurred, it.received,
-                            buyer=it.buyer, cluster=it.cluster, badge=it.badge, tags=it.tags)
+                            buyer=it.buyer, cluster=it.cluster, badge=it.badge, tags=it.tags,
+                            channel=it.channel, clean_doc=it.clean_doc)
             if it.event_type == SCAN:
                 ins.scan(it.cluster, it.buyer, it.exhibitor)  # type: ignore[arg-type]
                 if it.late:
@@ -249,16 +258,34 @@ class BuyerDay:
             contact, tags = reissue_contact(rng, b, p.registration_consent)
         else:
             contact, tags = registration_contact(rng, b, p.registration_consent), []
-        payload = {"badge_id": badge}
-        payload.update((k, v) for k, v in contact.items() if v is not None)
-        payload["buyer_type"] = b.buyer_type
         if reissue or rng.random() < 0.75:
             source = {"channel": "kiosk", "device_id": f"KIOSK-{rng.randint(1, 24):02d}"}
         else:
             source = {"channel": rng.choice(("web", "wechat"))}
+        channel = registration_channel(self.noise_rng, source["channel"])
+        typed = self._noised(contact, b, channel, tags)
+
+        def payload_of(fields: dict[str, object]) -> dict[str, object]:
+            payload: dict[str, object] = {"badge_id": badge}
+            payload.update((k, v) for k, v in fields.items() if v is not None)
+            payload["buyer_type"] = b.buyer_type
+            return payload
+
         received = t + self._delay()
-        doc = self._doc(REGISTRATION, t, received, source, payload)
-        return Pending(REGISTRATION, doc, t, received, b.id, tags=tags)
+        doc = self._doc(REGISTRATION, t, received, source, payload_of(typed))
+        clean = {**doc, "payload": payload_of(contact)} if typed != contact else None
+        return Pending(REGISTRATION, doc, t, received, b.id, tags=tags, channel=channel,
+                       clean_doc=clean)
+
+    def _noised(self, contact: dict[str, object], b: Buyer, channel: str,
+                tags: list[str]) -> dict[str, object]:
+        """``contact`` as typed through ``channel`` (a copy with its errors, their tags
+        appended to ``tags``); ``contact`` itself when the realistic variants are off."""
+        if self.noise_rng is None:
+            return contact
+        typed = dict(contact)
+        tags += add_noise(self.noise_rng, typed, b, channel, self.factory.claim)
+        return typed
 
     def _scan(self, b: Buyer, badge: str, booth: Booth, t: int, visit: _Visit) -> Pending:
         rng, p = self.rng, self.p
@@ -301,18 +328,25 @@ class BuyerDay:
         booths, cum = self.cluster_booths[cluster.id], self.cluster_cum[cluster.id]
         booth = _pick(rng, booths, cum)
         contact, tags = inquiry_contact(rng, b, channel, p)
-        payload = {k: v for k, v in contact.items() if v is not None}
-        if mode != "exhibitor":
-            payload["cluster_id"] = cluster.id
-        if mode != "cluster":
-            payload["exhibitor_id"] = booth.exhibitor_id
+        typed = self._noised(contact, b, INQUIRY_FORM, tags)
+        # The message names the company as the buyer would write it without the form's typo.
         company = contact.get("company")
         terms = inquiry_terms(rng, cluster, b.currency, b.language,
                               company if isinstance(company, str) else None)
-        payload.update(terms)
-        payload["channel"] = channel
+
+        def payload_of(fields: dict[str, object]) -> dict[str, object]:
+            payload = {k: v for k, v in fields.items() if v is not None}
+            if mode != "exhibitor":
+                payload["cluster_id"] = cluster.id
+            if mode != "cluster":
+                payload["exhibitor_id"] = booth.exhibitor_id
+            payload.update(terms)
+            payload["channel"] = channel
+            return payload
+
         received = t + self._delay()
-        doc = self._doc(INQUIRY, t, received, {"channel": channel}, payload)
+        doc = self._doc(INQUIRY, t, received, {"channel": channel}, payload_of(typed))
+        clean = {**doc, "payload": payload_of(contact)} if typed != contact else None
         # The target cluster is the one named or, naming only a booth, the booth's: the same.
         best = self.book.best(terms["categories"], terms.get("quantity"),  # type: ignore[arg-type]
                               terms.get("lead_time_days"), cluster.id,  # type: ignore[arg-type]
@@ -329,7 +363,7 @@ class BuyerDay:
             follow_up = t
         visit.engaged[follow] = (follow_up, 1.0, True)
         return Pending(INQUIRY, doc, t, received, b.id, cluster.id,
-                       tags=tags, best=best)
+                       tags=tags, best=best, channel=INQUIRY_FORM, clean_doc=clean)
 
     def _procurement(self, b: Buyer, exhibitor: str, t0: int, lift: float, matched: bool,
                      badges: list[tuple[int, str]]) -> list[Pending]:

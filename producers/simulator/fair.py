@@ -9,8 +9,10 @@ for lead intelligence (``producers.simulator.insight``), the funnel per cluster,
 professional buyers per pavilion and cluster, each inquiry's hidden best suppliers
 (``producers.simulator.suppliers``) and the surge window, if any.
 
-One ``random.Random(seed)`` drives everything: the same ``events`` and ``seed`` give
-byte-identical messages and truth.
+One ``random.Random(seed)`` drives everything but the buyer records' typing and reading
+errors (``producers.simulator.channels``; ``SimulationParams.realistic_variants``), which
+draw from a second generator derived from the seed: the same ``events`` and ``seed`` give
+byte-identical messages and truth, and the errors change only the contact fields' text.
 """
 
 from __future__ import annotations
@@ -87,7 +89,11 @@ def simulate_fair(events: int, seed: int, *, fair_id: str = "CIFW-2026-AW",
     book = _profiles(rng, p, clock, rec, fair_id, n_profiles, new_id)
     insight = Insight()
     factory = BuyerFactory(rng, p, fair_id)
-    buyer_day = BuyerDay(rng, p, clock, rec, factory, fair_id, new_id, book, insight)
+    # The channels' errors draw from a generator of their own, derived from the seed (a
+    # string seed is hashed the same way in every process): the day's events stay the same.
+    noise_rng = random.Random(f"buyer-record-noise:{seed}") if p.realistic_variants else None
+    buyer_day = BuyerDay(rng, p, clock, rec, factory, fair_id, new_id, book, insight,
+                         noise_rng=noise_rng)
     remaining = events - n_profiles
     in_surge = min(surge_events(events, p), remaining) if surge is not None else 0
     remaining -= in_surge
@@ -153,7 +159,9 @@ def _add_malformed(rng: random.Random, p: SimulationParams, rec: Recorder, new_i
         reason, row = _malformed_base(rng, rec, wanted)
         publish_ms, _, base = rec.rows[row]
         event_id = new_id()
-        base_doc = orjson.loads(base.value)
+        # Broken from the event as it would be without typing errors: how it breaks (a cut
+        # inside its bytes...) draws on its length, and must not depend on the errors.
+        base_doc = orjson.loads(rec.clean_values.get(row, base.value))
         topic, value = bad.build(rng, reason, base_doc, event_id, sizes)
         # The key its producer would give it on that topic: what the registry says, from
         # the fields of the event it was broken from (the bytes may no longer parse).

@@ -119,6 +119,22 @@ EN_SUFFIX_VARIANTS: dict[str, tuple[str, ...]] = {
     "Corp.": ("Corporation", "Corp", ""),
 }
 
+# Words a desk clerk or a business card shortens in a company name (first match used).
+COMPANY_ABBREVIATIONS: tuple[tuple[str, str], ...] = (
+    ("International", "Intl"), ("Trading", "Trdg"), ("Supply Chain Management", "SCM"),
+    ("Brand Management", "Brand Mgmt"), ("Management", "Mgmt"), ("Import & Export", "I/E"),
+    ("E-Commerce", "E-Com"), ("Garment", "Gmt"), ("Textiles", "Tex"), ("Textile", "Tex"),
+    ("Apparel", "Appl"), ("Fashion", "Fash"), ("Sourcing", "Srcg"), ("Company", "Co"),
+    ("Corporation", "Corp"), ("Limited", "Ltd"), ("进出口", "进出"), ("供应链管理", "供应链"),
+    ("电子商务", "电商"), ("品牌管理", "品牌"),
+)
+# Hanzi a card's OCR confuses with a lookalike (names and company words of this lexicon).
+HANZI_LOOKALIKES = {
+    "王": "玉", "玉": "王", "天": "夭", "明": "朋", "宇": "字", "春": "舂", "白": "自",
+    "田": "由", "金": "全", "子": "孑", "晨": "晟", "丽": "雨", "东": "车", "美": "姜",
+    "洋": "泮", "华": "毕", "云": "去", "立": "丘", "海": "悔", "新": "亲",
+}
+
 # Foreign company cores and the legal suffixes used there.
 FOREIGN_COMPANIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "HK": (("Victoria Harbour Trading", "Kowloon Fashion", "Pearl River Apparel",

@@ -83,6 +83,11 @@ class SimulationParams:
     inquiry_consent: float = 0.9
     inquiry_targets: tuple[float, float, float] = (0.4, 0.3, 0.3)  # cluster, exhibitor, both
 
+    # -- buyer records: typing and reading errors per channel (producers/simulator/channels.py)
+    # Off: every record's contact fields are as before the option (the day's events are the
+    # same either way, drawn from a generator of their own, except the contact text).
+    realistic_variants: bool = True
+
     # -- procurement funnel: share of engaged buyer-exhibitor pairs reaching each step -----
     funnel: tuple[float, float, float, float] = (0.10, 0.06, 0.04, 0.01)
     # Above the seed's "over 40% reaching intent": inquiries late in the day cannot climb every

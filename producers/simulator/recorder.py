@@ -60,6 +60,7 @@ class Recorder:
         self.late_ids: list[str] = []
         self.duplicates = 0
         self.malformed: dict[int, tuple[str, str | None]] = {}  # seq -> (reason, event_id)
+        self.clean_values: dict[int, bytes] = {}  # row -> its value without typing errors
         self._minutes: dict[int, str] = {}
 
     def _add(self, publish_ms: int, msg: OutgoingMessage) -> int:
@@ -69,12 +70,21 @@ class Recorder:
 
     def valid(self, event_type: str, doc: dict, occurred_ms: int, received_ms: int, *,
               buyer: str | None = None, cluster: str | None = None, badge: str | None = None,
-              tags: list[str] | None = None) -> int:
-        """Serialise and record one valid event, keyed by the registry; return its row index."""
+              tags: list[str] | None = None, channel: str | None = None,
+              clean_doc: dict | None = None) -> int:
+        """Serialise and record one valid event, keyed by the registry; return its row index.
+
+        With ``tags`` (registrations and inquiries) the event is also a labelled buyer record:
+        id, buyer, source (event type), channel (``producers.simulator.channels``), the
+        contact fields as sent, and ``variants``: the tags of the drift it carries.
+        ``clean_doc``: the same event without the channel's typing errors, the base of any
+        malformed message made from this one (so that the errors change no other message)."""
         value = bytes(memoryview(orjson.dumps(doc)))  # orjson keeps a 4 KiB buffer
         msg = OutgoingMessage(event_type, key_of(doc), value, VALID)
         row = self._add(received_ms, msg)
         self.rows_by_type.setdefault(event_type, []).append(row)
+        if clean_doc is not None:
+            self.clean_values[row] = bytes(memoryview(orjson.dumps(clean_doc)))
         self.by_type[event_type] = self.by_type.get(event_type, 0) + 1
         event_id = doc["event_id"]
         if buyer is not None:
@@ -95,7 +105,8 @@ class Recorder:
                 self.badges[cluster].add(badge)
         if tags is not None and buyer is not None:
             payload = doc["payload"]
-            record: dict[str, object] = {"id": event_id, "buyer": buyer, "source": event_type}
+            record: dict[str, object] = {"id": event_id, "buyer": buyer, "source": event_type,
+                                         "channel": channel}
             for k in _CONTACT_KEYS:
                 record["wechat" if k == "wechat_id" else k] = payload.get(k)
             record["variants"] = tags

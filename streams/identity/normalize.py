@@ -46,6 +46,7 @@ _SUFFIX_AT_END = re.compile(
 )
 
 
+@lru_cache(maxsize=65536)
 def email(value: str | None) -> str | None:
     if not value or "@" not in value:
         return None
@@ -59,10 +60,11 @@ def email(value: str | None) -> str | None:
     return f"{local}@{domain}" if local else None
 
 
-def loose_email(value: str | None) -> str | None:
+def loose_email(value: str | None, strict: str | None = None) -> str | None:
     """The mailbox with ``+tags`` and ``. _ -`` dropped, for any provider: weak evidence,
-    used only together with a matching name (people mistype, and mailers add tags)."""
-    strict = email(value)
+    used only together with a matching name (people mistype, and mailers add tags).
+    ``strict`` is ``email(value)`` when the caller has it already."""
+    strict = strict or email(value)
     if strict is None:
         return None
     local, _, domain = strict.rpartition("@")
@@ -70,6 +72,7 @@ def loose_email(value: str | None) -> str | None:
     return f"{local}@{domain}" if local else None
 
 
+@lru_cache(maxsize=65536)
 def phone(value: str | None, country: str | None = None) -> str | None:
     if not value or not _DIGIT.search(value):
         return None
@@ -101,6 +104,7 @@ def phone_region_known(value: str | None, country: str | None) -> bool:
     return compact.startswith(("+", "00")) or bool(_CN_MOBILE.fullmatch(compact))
 
 
+@lru_cache(maxsize=65536)
 def wechat(value: str | None) -> str | None:
     cleaned = value.strip().lower() if value else ""
     return cleaned or None
@@ -154,6 +158,7 @@ _SURNAME_READING = {"曾": "zeng", "单": "shan", "解": "xie", "仇": "qiu", "�
                     "盖": "ge", "尉": "yu", "种": "chong", "万": "wan", "沈": "shen"}
 
 
+@lru_cache(maxsize=65536)
 def surname_keys(value: str | None) -> frozenset[str]:
     """Pinyin of the possible family names: first and last token, and for a Latin-script
     name their pinyin readings too (``Cheng`` is 程 in pinyin, 郑 in Cantonese)."""
@@ -180,6 +185,7 @@ def _char_pinyin(char: str) -> str:
     return syllables[0] if len(syllables) == 1 and _HANZI.match(char) else ""
 
 
+@lru_cache(maxsize=65536)
 def name_forms(value: str | None) -> frozenset[str]:
     """Concatenations of the name's tokens, family-first and family-last."""
     tokens = name_tokens(value)
@@ -188,6 +194,7 @@ def name_forms(value: str | None) -> frozenset[str]:
     return frozenset({"".join(tokens), "".join(reversed(tokens))})
 
 
+@lru_cache(maxsize=65536)
 def company(value: str | None) -> str | None:
     if not value:
         return None
@@ -204,6 +211,7 @@ def company(value: str | None) -> str | None:
 _NUMBER = re.compile(r"\d+")
 
 
+@lru_cache(maxsize=65536)
 def address_numbers(value: str | None) -> frozenset[str]:
     """The numbers of an address (house, building, room, floor): they survive the
     abbreviations, translations and typos that change its words (``中山路245号9幢2804室``,
@@ -213,6 +221,39 @@ def address_numbers(value: str | None) -> frozenset[str]:
     return frozenset(n.lstrip("0") or "0" for n in _NUMBER.findall(value))
 
 
+@lru_cache(maxsize=65536)
 def postcode(value: str | None) -> str | None:
     cleaned = re.sub(r"[\s\-]", "", value).upper() if value else ""
     return cleaned or None
+
+
+_PLACE_SUFFIX = re.compile(r"(?:特别行政区|自治区|自治州|地区|省|市|区|县)$")
+_PLACE_PUNCT = re.compile(r"[\s\.,\-_'’]+")
+
+
+@lru_cache(maxsize=65536)
+def place(value: str | None) -> str | None:
+    """A city or province folded for comparison: lower case, no spaces or punctuation, an
+    administrative suffix dropped, hanzi read as pinyin (``杭州市``, ``Hangzhou`` agree)."""
+    if not value:
+        return None
+    text = unicodedata.normalize("NFKC", value).strip().lower()
+    if _HANZI.search(text):
+        text = _PLACE_SUFFIX.sub("", text) or text
+        text = "".join(_char_pinyin(c) or c for c in text)
+    text = _PLACE_PUNCT.sub("", text)
+    return text or None
+
+
+_ADDRESS_DROP = re.compile(r"[\d\W_]+")
+
+
+@lru_cache(maxsize=65536)
+def street(value: str | None) -> str | None:
+    """The words of an address without its numbers and punctuation, lower case, single
+    spaces (hanzi kept as they are): compared by similarity, numbers compared apart."""
+    if not value:
+        return None
+    text = unicodedata.normalize("NFKC", value).lower()
+    text = " ".join(_ADDRESS_DROP.sub(" ", text).split())
+    return text or None

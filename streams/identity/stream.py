@@ -168,10 +168,7 @@ class FairIdentity:
             root = self._apply_record(record)
             out.logged.append((log_key(self.fair_id, len(self.log) - 1), record))
             merges = self.resolver.merges[before:]
-            changed = self.resolver.members[root] if merges else [record_id]
-            self._alias_rows(changed, root, out, now_text)
-            self._profile_rows(root, merges, out, now_text)
-            out.merges.extend(self._merge_row(m, now_text) for m in merges)
+            self._changed_rows(record_id, root, merges, out, now_text)
         out.events.append(orjson.dumps({
             "event_id": ident.event_id, "event_type": ident.event_type,
             "fair_id": self.fair_id, "occurred_at": ident.occurred_at,
@@ -196,7 +193,20 @@ class FairIdentity:
 
     def _resend(self, record_id: str, root: str, out: Outputs, now: str) -> None:
         merges = self.merges_by_record.get(record_id, [])
-        self._alias_rows(self.resolver.members[root], root, out, now)
+        self._changed_rows(record_id, root, merges, out, now, every_alias=True)
+
+    def _changed_rows(self, record_id: str, root: str, merges: list[Merge], out: Outputs,
+                      now: str, every_alias: bool = False) -> None:
+        """Alias, profile and merge rows after a record was applied. A merge need not
+        involve the record: when the weighed path's model is (re-)estimated, records seen
+        before it are weighed again and may merge two other buyers, so every survivor's
+        aliases are written, not only the record's buyer's."""
+        survivors = {self.resolver.find(m.survivor) for m in merges}
+        own = every_alias or root in survivors
+        self._alias_rows(self.resolver.members[root] if own else [record_id], root, out, now)
+        for other in sorted(survivors - {root}):
+            self._alias_rows(self.resolver.members[other], other, out, now)
+            out.buyers.append(orjson.dumps(self._profile(other, len(self.log), now)))
         self._profile_rows(root, merges, out, now)
         out.merges.extend(self._merge_row(m, now) for m in merges)
 

@@ -148,10 +148,12 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.resolve:
         from leadloom.commands.resolve import quality
 
-        result = quality(args.records)
+        result = quality(args.records, args.seed)
         print(f"precision {result['precision']}  recall {result['recall']}  f1 {result['f1']}  "
               f"{result['records_per_s']} records/s  "
-              f"{result['memory_mb_per_100k_buyers']} MiB per 100k buyers")
+              f"{result['memory_mb_per_100k_buyers']} MiB per 100k buyers  "
+              f"{result['candidates_per_weighed_record']} candidates per weighed record  "
+              f"threshold {result['threshold']}")
         if args.json:
             emit_json(result)
         return 0
@@ -219,10 +221,11 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> int:
     source = open(args.input, encoding="utf-8") if args.input else sys.stdin
     sink = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     merges = open(args.merges, "w", encoding="utf-8") if args.merges else None
+    estimates = open(args.estimates, "w", encoding="utf-8") if args.estimates else None
     try:
-        resolved, skipped = resolve_lines(source, sink, warn_stderr, merges)
+        resolved, skipped = resolve_lines(source, sink, warn_stderr, merges, estimates)
     finally:
-        for handle in (source, sink, merges):
+        for handle in (source, sink, merges, estimates):
             if handle not in (None, sys.stdin, sys.stdout):
                 handle.close()
     progress(f"resolved {resolved} records ({skipped} malformed lines skipped)")
@@ -655,6 +658,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--resolve", action="store_true",
                        help="measure identity resolution alone on labelled simulated buyers")
     bench.add_argument("--records", type=int, default=50_000, help="labelled records (--resolve)")
+    bench.add_argument("--seed", type=int, default=7,
+                       help="the simulated fair's seed (--resolve)")
     bench.add_argument("--unique-buyers", action="store_true",
                        help="time unique-buyer metrics that honour merges: query-time resolution"
                             " through the alias mapping vs recomputing affected aggregates")
@@ -698,12 +703,19 @@ def build_parser() -> argparse.ArgumentParser:
             "  country (ISO 3166 alpha-2, the default region for phone numbers), province,\n"
             "  city, address, postcode, badge_id (a fair badge: one person, matches outright)\n\n"
             "A line that is not JSON, lacks id, or holds an object, array or true/false in a\n"
-            "field is malformed: reported on stderr with its line number and skipped."
+            "field is malformed: reported on stderr with its line number and skipped.\n\n"
+            "Records that share an identifier join by rules; records that share none are\n"
+            "weighed field by field (Fellegi-Sunter, m and u estimated from the input itself\n"
+            "as it is read, re-estimated as it grows) and join above a threshold chosen for\n"
+            "precision; every merge carries its evidence and score (--merges)."
         ),
     )
     resolve.add_argument("--in", dest="input", default=None, help="input file (default stdin)")
     resolve.add_argument("--out", dest="output", default=None, help="output file (default stdout)")
     resolve.add_argument("--merges", default=None, help="also write the merges (JSON lines)")
+    resolve.add_argument("--estimates", default=None,
+                         help="also write the weighed path's model at each estimate: pairs,"
+                              " match share, threshold, m and u per field (JSON lines)")
     resolve.set_defaults(handler=_resolve)
 
     rates = sub.add_parser(

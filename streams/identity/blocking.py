@@ -49,36 +49,37 @@ def _code(c: str) -> str:
     return mapped if mapped.isdigit() else ""
 
 
-def typo_keys(f: Features) -> list[tuple[str, ...]]:
+def typo_keys(f: Features) -> list[str]:
     """The record's typo-tolerant blocking keys (none without a name). Every record of
-    the weighed path goes through here once: written for speed."""
+    the weighed path goes through here once: written for speed, keys are plain strings
+    (``kind|value|value``; a string is one object the collector never tracks)."""
     parts = [t for t in f.tokens if len(t) > 1]
     if not parts:
         return []
     sounds = sorted({soundex(t) for t in parts})
-    first, last = sounds[0], sounds[-1]
+    pair = f"{sounds[0]}|{sounds[-1]}"
     place = f.city_key or f.province or ""
-    keys: list[tuple[str, ...]] = [("q", "".join(t[:4] for t in sorted(parts)), place)]
+    keys = ["q|" + "".join(t[:4] for t in sorted(parts)) + "|" + place]
     # the address's two most telling numbers, the longest: house, room (a building or
     # floor number of one digit is shared by half a district)
     numbers = list(f.address_numbers)
     if len(numbers) > 2:
         numbers = sorted(numbers, key=_longest_first)[:2]
     for n in numbers:
-        keys.append(("sn", first, last, n))
+        keys.append(f"sn|{pair}|{n}")
     postcode = f.postcode
     if postcode:
         for sound in sounds:
-            keys.append(("sp", sound, postcode))
+            keys.append(f"sp|{sound}|{postcode}")
         for n in numbers:
-            keys.append(("pn", postcode, n))
+            keys.append(f"pn|{postcode}|{n}")
     if f.street and not f.street_hanzi:
         word = _telling_word(f.street)
         if word:
             for sound in sounds:
-                keys.append(("sw", sound, word))
+                keys.append(f"sw|{sound}|{word}")
             if postcode:
-                keys.append(("ps", postcode, word))
+                keys.append(f"ps|{postcode}|{word}")
     return keys
 
 

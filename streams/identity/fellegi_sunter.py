@@ -16,7 +16,8 @@ usual assumption that fields disagree independently given the class:
   candidates' overall frequencies;
 - pairs that a shared identifier joined (``linked``: an e-mail, a phone, a WeChat id)
   are one person's for sure. Once there are MIN_LINKED of them, ``m`` is taken from
-  them as measured and only ``u`` and the match share are fitted: at a fair, the
+  them as measured and only ``u`` (from the candidates' frequencies) and the match
+  share are fitted: at a fair, the
   strongest structure among candidates is colleagues and namesakes (one firm, one city),
   which unanchored EM takes for the matches.
 
@@ -104,11 +105,12 @@ def estimate(patterns: Mapping[tuple[int, ...], int],
     # from the candidates' overall frequencies: where most candidates are matches, as in
     # tight blocks, EM would then fit the classes the wrong way round).
     anchored = sure.sum() >= MIN_LINKED
-    if anchored:
+    if anchored:  # m as measured; u from the candidates, mostly not matches
         m = [_normalise(sure @ onehot[f] + _SMOOTHING) for f in range(len(FIELDS))]
+        u = [_normalise(counts @ onehot[f] + _SMOOTHING) for f in range(len(FIELDS))]
     else:
         m = [_normalise(0.5 ** np.arange(LEVELS[f])) for f in range(len(FIELDS))]
-    u = [_normalise(2.0 ** np.arange(LEVELS[f])) for f in range(len(FIELDS))]
+        u = [_normalise(2.0 ** np.arange(LEVELS[f])) for f in range(len(FIELDS))]
     share = 0.5
     posterior = np.zeros(len(keys))
     for _ in range(ITERATIONS):

@@ -373,7 +373,7 @@ class Resolver:
         return self.find(record_id)
 
     # -- the weighed path -------------------------------------------------------------
-    def _probable(self, record_id: str, feats: Features, typo_keys: list[tuple[str, ...]],
+    def _probable(self, record_id: str, feats: Features, typo_keys: list[str],
                   exclude: set[str], before: int | None
                   ) -> dict[str, tuple[float, tuple[str, ...]]]:
         """The one buyer the record's weighed evidence points to, if any, as a weak match.
@@ -459,7 +459,7 @@ class Resolver:
                     return False
         return True
 
-    def _typo_candidates(self, keys: list[tuple[str, ...]], before: int | None) -> list[str]:
+    def _typo_candidates(self, keys: list[str], before: int | None) -> list[str]:
         seen: dict[str, None] = {}
         for key in keys:
             block = self.weighed.index.get(key, ())
@@ -553,7 +553,7 @@ class Resolver:
 class Weighing:
     """State of the weighed path: its blocks, the pattern counts and the fitted model."""
 
-    index: dict[tuple[str, ...], list[str]] = field(default_factory=dict)
+    index: dict[str, list[str]] = field(default_factory=dict)
     patterns: dict[tuple[int, ...], int] = field(default_factory=dict)  # candidate pairs
     linked: dict[tuple[int, ...], int] = field(default_factory=dict)  # pairs an identifier joined
     model: fs.Model | None = None

@@ -31,7 +31,7 @@ replayed exactly from the identity log), and every merge on this path records it
 weight and the threshold it passed.
 
 Measured (2026-11-29) on the two public FEBRL sets in ``../shared/er`` (6,000 records,
-no identifiers): pairwise precision 1.000, recall 0.976, F1 0.988; the cumulative rule
+no identifiers): pairwise precision 1.000, recall 0.978, F1 0.989; the cumulative rule
 alone (no marginal floor) let weak pairs ride in with strong ones on a test set with
 namesakes on one street (precision 0.989); the pair's own posterior >= 0.995 alone
 cost FEBRL recall (F1 0.980). On the simulator's 50,000 records (seeds 7, 11) the

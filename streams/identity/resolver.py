@@ -376,18 +376,21 @@ class Resolver:
     def _probable(self, record_id: str, feats: Features, typo_keys: list[str],
                   exclude: set[str], before: int | None
                   ) -> dict[str, tuple[float, tuple[str, ...]]]:
-        """The one buyer the record's weighed evidence points to, if any, as a weak match.
+        """The buyers the record's weighed evidence points to, with score and evidence.
 
-        Every candidate pair's pattern is counted for the model's estimates. With a model,
-        a buyer is probable when one of its records weighs at least the threshold and none
-        of its records is told apart from the record by an identifier; two such buyers
-        make the record ambiguous (a namesake nothing tells apart) and it joins neither.
-        ``before`` limits candidates to records older than that sequence number (re-weighing
-        the records seen before the first estimate)."""
+        Candidates an identifier tells apart, or with no name part close, are skipped;
+        the others' patterns are counted for the estimates (a sample once the model is
+        no longer young). With a model, a buyer is probable when one of its records weighs
+        at least the threshold and none of its records is told apart from the record. Two
+        or more probable buyers are all returned only if they could be one person
+        (``_one_person``); otherwise the best alone if it beats the runner-up by the
+        threshold again, else none (a namesake's tie). ``before`` limits candidates to
+        records older than that sequence number (re-weighing an earlier record)."""
         w = self.weighed
         candidates = self._typo_candidates(typo_keys, before)
-        w.records += 1
-        w.candidates += len(candidates)
+        if before is None:
+            w.records += 1
+            w.candidates += len(candidates)
         best: dict[str, tuple[float, tuple[int, ...]]] = {}
         own = self.find(record_id) if record_id in self.parent else None
         model, weigher = w.model, w.weigh
@@ -470,10 +473,9 @@ class Resolver:
 
     def _maybe_estimate(self, scored: str | None) -> None:
         """Re-estimate the model each time the pairs counted double. While the model is
-        young , each estimate re-weighs the records
-        weighed since the one before: those that came before the first estimate had no
-        model at all, and early models move a lot. The young phase ends after
-        YOUNG_RECORDS weighed records."""
+        young (the first YOUNG_RECORDS weighed records), each estimate weighs again the
+        records weighed since the one before: those before the first estimate had no
+        model at all, and early models move a lot."""
         w = self.weighed
         if scored is not None and w.records < YOUNG_RECORDS:
             w.unweighed.append(scored)
@@ -560,7 +562,7 @@ class Weighing:
     weigh: fs.Weigher | None = None
     estimates: list[dict[str, object]] = field(default_factory=list)
     next_estimate: int = FIRST_ESTIMATE_PAIRS
-    unweighed: list[str] = field(default_factory=list)  # scored before the first model
+    unweighed: list[str] = field(default_factory=list)  # weighed, young, since the estimate
     records: int = 0  # records weighed
     candidates: int = 0  # candidate pairs compared
     pairs: int = 0  # patterns counted (candidates and linked)

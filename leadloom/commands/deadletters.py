@@ -33,6 +33,7 @@ from typing import Any
 from core.owner import read_query
 from core.reads import QueryResult
 from core.settings import Settings
+from leadloom.commands.times import TimeError, aware_time
 from schemas.deadletter import Reason
 from schemas.registry import (
     DEAD_LETTER_RETRIES,
@@ -88,12 +89,9 @@ class Filters:
 def parse_time(text: str, flag: str) -> datetime:
     """An aware ISO-8601 time (a naive one is refused: the zone decides which failures)."""
     try:
-        when = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise DeadLetterError(f"{flag} {text!r}: not an ISO-8601 time") from exc
-    if when.tzinfo is None:
-        raise DeadLetterError(f"{flag} {text!r} has no zone: add one, e.g. +00:00 or Z")
-    return when.astimezone(UTC)
+        return aware_time(text, flag).astimezone(UTC)
+    except TimeError as exc:
+        raise DeadLetterError(str(exc)) from exc
 
 
 def make_filters(settings: Settings, reasons: list[str] | None, topics: list[str] | None,

@@ -26,6 +26,7 @@ from kafka.errors import KafkaError
 
 from core.kafka import KafkaUnavailable, admin, bootstrap_list
 from core.settings import Settings
+from leadloom.commands.times import TimeError, aware_time
 
 Progress = Callable[[str], None]
 # Group states in which the group has no members (Kafka's DescribeGroups states).
@@ -49,13 +50,9 @@ def parse_time(text: str) -> datetime | str:
     if text in ("earliest", "latest"):
         return text
     try:
-        when = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise GroupsError(f"--to-time {text!r}: not an ISO-8601 time, 'earliest' or"
-                          " 'latest'") from exc
-    if when.tzinfo is None:
-        raise GroupsError(f"--to-time {text!r} has no zone: add one, e.g. +00:00 or Z")
-    return when
+        return aware_time(text, "--to-time")
+    except TimeError as exc:
+        raise GroupsError(f"{exc} (or 'earliest', 'latest')") from exc
 
 
 class _Clients:

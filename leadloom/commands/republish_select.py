@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.settings import Settings
+from leadloom.commands.times import TimeError, aware_time
 from schemas.events import EventType
 from schemas.registry import ORIGIN_HEADER, RAW_ARCHIVE, TABLE_BY_EVENT_TYPE
 from streams.rows import SourceRef
@@ -56,12 +57,9 @@ def parse_time(text: str, flag: str) -> datetime:
     """An aware ISO-8601 time (``Z`` accepted); a naive one is refused: the zone decides
     which events are meant."""
     try:
-        when = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise SelectionError(f"{flag} {text!r}: not an ISO-8601 time") from exc
-    if when.tzinfo is None:
-        raise SelectionError(f"{flag} {text!r} has no zone: add one, e.g. +08:00 or Z")
-    return when
+        return aware_time(text, flag)
+    except TimeError as exc:
+        raise SelectionError(str(exc)) from exc
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from streams.identity.resolver import Features
 
-BLOCK_READ = 8
+BLOCK_READ = 6
 MAX_CANDIDATES = 24
 
 _SOUNDEX = str.maketrans("bfpvcgjkqsxzdtlmnr", "111122222222334556")

@@ -84,6 +84,7 @@ NAME_TYPO_AT_LEAST = 0.9
 COMPANY_AT_LEAST = 80.0
 NAME_SCORE = 0.86
 SUPPORT_AT_LEAST = 2
+_NONE: frozenset[str] = frozenset()
 FIRST_ESTIMATE_PAIRS = 250  # candidate pairs counted before the first estimate
 YOUNG_RECORDS = 5_000  # weighed records: until then every pair is counted and estimates re-weigh
 ONE_PERSON_RECORDS = 8
@@ -125,28 +126,31 @@ class Features:
         badge = (record.get("badge_id") or "").strip()
         company = norm.company(record.get("company"))
         street = norm.street(record.get("address"))
+        city = record.get("city")
+        # one frozenset where two fields hold the same value: fewer objects to keep and
+        # for the collector to walk (a fair keeps every record's features)
+        emails = frozenset((email,)) if email else _NONE
+        loose = norm.loose_email(None, email) if email else None
+        phones = frozenset((phone,)) if phone else _NONE
         return cls(
-            badges=frozenset([badge] if badge else []),
-            emails=frozenset([email] if email else []),
-            loose_emails=frozenset(
-                [v] if (v := norm.loose_email(record.get("email"), email)) else []
-            ),
-            phones=frozenset([phone] if phone else []),
-            sure_phones=frozenset(
-                [phone] if phone and norm.phone_region_known(record.get("phone"), country)
-                else []
-            ),
-            wechats=frozenset([wechat] if wechat else []),
+            badges=frozenset((badge,)) if badge else _NONE,
+            emails=emails,
+            loose_emails=_NONE if loose is None else emails if loose == email
+            else frozenset((loose,)),
+            phones=phones,
+            sure_phones=phones if phone and norm.phone_region_known(record.get("phone"), country)
+            else _NONE,
+            wechats=frozenset((wechat,)) if wechat else _NONE,
             names=norm.name_forms(full),
             tokens=norm.name_tokens(full),
             surnames=norm.surname_keys(full),
             company=company,
-            city=_city(record.get("city")),
-            country=(record.get("country") or "").strip().upper() or None,
+            city=_city(city),
+            country=(country or "").strip().upper() or None,
             postcode=norm.postcode(record.get("postcode")),
             address_numbers=norm.address_numbers(record.get("address")),
             phone=phone,
-            city_key=norm.place(record.get("city")),
+            city_key=norm.place(city),
             province=norm.place(record.get("province")),
             street=street,
             street_hanzi=norm.has_hanzi(street),
@@ -295,7 +299,7 @@ class Resolver:
     parent: dict[str, str] = field(default_factory=dict)
     seq: dict[str, int] = field(default_factory=dict)
     features: dict[str, Features] = field(default_factory=dict)
-    index: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    index: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     merges: list[Merge] = field(default_factory=list)
     members: dict[str, list[str]] = field(default_factory=dict)  # root -> its records
     weighed: Weighing = field(default_factory=lambda: Weighing())
@@ -346,10 +350,18 @@ class Resolver:
         self.members[record_id] = [record_id]
         self.seq[record_id] = len(self.seq)
         self.features[record_id] = feats
+        index = self.index
         for key in keys + name_keys:
-            self.index.setdefault(key, []).append(record_id)
+            # blocks are tuples of strings: the collector stops tracing them (a fair's
+            # hundreds of thousands of lists were most of what a full collection walked)
+            index[key] = (*index.get(key, ()), record_id)
+        typo_index = self.weighed.index
         for typo_key in typo_keys:
-            self.weighed.index.setdefault(typo_key, []).append(record_id)
+            # Only a block's newest BLOCK_READ records are ever read: keep just those, as a
+            # tuple of strings (bounded memory, and nothing for the collector to trace).
+            block = typo_index.get(typo_key, ())
+            typo_index[typo_key] = (*block[1 - blocking.BLOCK_READ:], record_id) \
+                if len(block) >= blocking.BLOCK_READ else (*block, record_id)
         if typo_keys and not anonymous:
             # A shared identifier says these two records are one person's: how their other
             # fields compare is what the model learns the matches' side from.
@@ -463,13 +475,18 @@ class Resolver:
         return True
 
     def _typo_candidates(self, keys: list[str], before: int | None) -> list[str]:
-        seen: dict[str, None] = {}
+        """The records sharing a key, each once, at most MAX_CANDIDATES of them (older
+        than sequence number ``before`` when given)."""
+        index, seen = self.weighed.index, {}
         for key in keys:
-            block = self.weighed.index.get(key, ())
-            for other in block[-blocking.BLOCK_READ:]:
-                if before is None or self.seq[other] < before:
-                    seen.setdefault(other)
-        return list(seen)[-blocking.MAX_CANDIDATES:]
+            block = index.get(key)
+            if block:
+                seen.update(dict.fromkeys(block))
+        found = list(seen)
+        if before is not None:
+            seq = self.seq
+            found = [other for other in found if seq[other] < before]
+        return found[-blocking.MAX_CANDIDATES:]
 
     def _maybe_estimate(self, scored: str | None) -> None:
         """Re-estimate the model each time the pairs counted double. While the model is
@@ -555,7 +572,7 @@ class Resolver:
 class Weighing:
     """State of the weighed path: its blocks, the pattern counts and the fitted model."""
 
-    index: dict[str, list[str]] = field(default_factory=dict)
+    index: dict[str, tuple[str, ...]] = field(default_factory=dict)  # newest BLOCK_READ
     patterns: dict[tuple[int, ...], int] = field(default_factory=dict)  # candidate pairs
     linked: dict[tuple[int, ...], int] = field(default_factory=dict)  # pairs an identifier joined
     model: fs.Model | None = None

@@ -41,6 +41,7 @@ from streams.rows import DEAD_LETTER_RAW_PREFIX, SourceRef, dead_letter_row
 from streams.validate import Rejected
 from tests.conftest import running_pipeline
 from tests.factories import events as f
+from tests.factories.cli import run_cli, run_on_terminal
 
 pytestmark = pytest.mark.integration
 
@@ -50,32 +51,6 @@ SMALL_LIMIT = 1024  # bytes (the setting's floor): a scan with a 300-character C
 FAR = 10**9  # an offset no test partition reaches: no archive copy there
 
 
-def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **settings_env(settings)}
-    env.pop("LEADLOOM_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "leadloom.cli", *args], cwd=REPO, env=env,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=180, check=False)
-
-
-def _on_terminal(settings: Settings, answer: str, *args: str) -> tuple[int, str]:
-    """The CLI with a pseudo-terminal as stdin (``answer`` typed at the prompt); its exit
-    code and stderr."""
-    import pty
-
-    env = {**os.environ, **settings_env(settings)}
-    env.pop("LEADLOOM_DEBUG", None)
-    leader, follower = pty.openpty()
-    try:
-        proc = subprocess.Popen([sys.executable, "-m", "leadloom.cli", *args], cwd=REPO,
-                                env=env, stdin=follower, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        os.write(leader, answer.encode() + b"\n")
-        _out, err = proc.communicate(timeout=120)
-    finally:
-        os.close(follower)
-        os.close(leader)
-    return proc.returncode, err
 
 
 def _json(done: subprocess.CompletedProcess[str]) -> dict:
@@ -139,13 +114,13 @@ def test_retry_republishes_what_passes_now_and_nothing_twice(
 
         # retried with the raised limit before the pipeline runs with it: refused again,
         # and each dead letter is replaced (its origin header), not added: dead again
-        early = _json(_cli(live, "deadletters", "retry", "--reason", "oversized", "--yes",
+        early = _json(run_cli(live, "deadletters", "retry", "--reason", "oversized", "--yes",
                            "--json"))
         assert (early["selected"], early["republished"], early["not_retryable"]) == (5, 4, 1)
         _settle(pipe)
         _wait_for(pipe, f"SELECT count() FROM {db}.dead_letter_retries FINAL", 5)
         assert _one(pipe, f"SELECT count() FROM {db}.dead_letters FINAL") == 9
-        failed_again = _json(_cli(live, "deadletters", "list", "--reason", "oversized",
+        failed_again = _json(run_cli(live, "deadletters", "list", "--reason", "oversized",
                                   "--json"))["dead_letters"]
         assert sorted(d["status"] for d in failed_again) == ["dead again"] * 4 + [
             "not retryable"]
@@ -156,7 +131,7 @@ def test_retry_republishes_what_passes_now_and_nothing_twice(
 
     # -- the operator raised the limit: the pipeline runs with the default ----------------
     with running_pipeline(live) as pipe:
-        listed = _json(_cli(live, "deadletters", "list", "--json"))
+        listed = _json(run_cli(live, "deadletters", "list", "--json"))
         assert listed["count"] == 9 and listed["by_status"] == {
             "never retried": 4, "dead again": 4, "not retryable": 1}
         by_reason = {}
@@ -164,43 +139,44 @@ def test_retry_republishes_what_passes_now_and_nothing_twice(
             by_reason[d["reason"]] = by_reason.get(d["reason"], 0) + 1
         assert by_reason == {"oversized": 5, "unknown_booth": 1, "bad_json": 1,
                              "invalid_field": 1, "store_refused": 1}
-        oversized = _json(_cli(live, "deadletters", "list", "--reason", "oversized",
+        oversized = _json(run_cli(live, "deadletters", "list", "--reason", "oversized",
                                "--reason", "bad_json", "--json"))
         assert oversized["count"] == 6
-        derived = _json(_cli(live, "deadletters", "list", "--topic", "events.valid", "--json"))
+        derived = _json(run_cli(live, "deadletters", "list", "--topic", "events.valid", "--json"))
         assert [d["ref"] for d in derived["dead_letters"]] == [f"{topics.valid_events}[2]@7"]
         future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-        assert _json(_cli(live, "deadletters", "list", "--since", future, "--json"))["count"] == 0
-        assert _json(_cli(live, "deadletters", "list", "--limit", "2", "--json"))["count"] == 2
-        naive = _cli(live, "deadletters", "list", "--since", "2026-01-01T00:00:00")
+        later = run_cli(live, "deadletters", "list", "--since", future, "--json")
+        assert _json(later)["count"] == 0
+        assert _json(run_cli(live, "deadletters", "list", "--limit", "2", "--json"))["count"] == 2
+        naive = run_cli(live, "deadletters", "list", "--since", "2026-01-01T00:00:00")
         assert naive.returncode == 1 and "no zone" in naive.stderr
-        unknown = _cli(live, "deadletters", "list", "--reason", "nonsense")
+        unknown = run_cli(live, "deadletters", "list", "--reason", "nonsense")
         assert unknown.returncode == 1 and "unknown reason" in unknown.stderr
 
         # show: the archive's whole copy, as text
         ref = next(d["ref"] for d in listed["dead_letters"]
                    if d["reason"] == "oversized" and "@" + str(FAR) not in d["ref"])
-        shown = _json(_cli(live, "deadletters", "show", ref, "--json"))
+        shown = _json(run_cli(live, "deadletters", "show", ref, "--json"))
         letter = shown["dead_letters"][0]
         assert letter["raw"]["from"] == "raw_archive" and letter["raw"]["whole"]
         assert letter["raw"]["encoding"] == "utf-8" and "B-NOTE-" in letter["raw"]["text"]
         assert [r["outcome"] for r in letter["retries"]] == ["republished"]
         assert shown["archived"] is not None and letter["source"] != ref
-        human = _cli(live, "deadletters", "show", ref)
+        human = run_cli(live, "deadletters", "show", ref)
         assert human.returncode == 0 and "B-NOTE-" in human.stdout
         assert " republished " in human.stdout
-        missing = _cli(live, "deadletters", "show", f"{topics.raw('booth_scan')}[0]@12345")
+        missing = run_cli(live, "deadletters", "show", f"{topics.raw('booth_scan')}[0]@12345")
         assert missing.returncode == 1 and "no dead letter" in missing.stderr
 
         # a dry run: says what would happen, changes nothing, audited
-        dry = _json(_cli(live, "deadletters", "retry", "--dry-run", "--json"))
+        dry = _json(run_cli(live, "deadletters", "retry", "--dry-run", "--json"))
         assert (dry["selected"], dry["republished"], dry["still_invalid"],
                 dry["not_retryable"]) == (9, 5, 2, 2)
         # no terminal and no --yes: refused, nothing changed
-        refused = _cli(live, "deadletters", "retry")
+        refused = run_cli(live, "deadletters", "retry")
         assert refused.returncode == 1 and "no terminal" in refused.stderr
         # on a terminal, "n": nothing changed
-        code, err = _on_terminal(live, "n", "deadletters", "retry")
+        code, _, err = run_on_terminal(live, "n", "deadletters", "retry")
         assert code == 1 and "[y/N]" in err and "nothing changed" in err
         _wait_for(pipe, f"SELECT count() FROM {db}.replay_audit FINAL"
                   " WHERE command = 'deadletters retry'", 4)
@@ -209,7 +185,7 @@ def test_retry_republishes_what_passes_now_and_nothing_twice(
         assert _one(pipe, f"SELECT count() FROM {db}.scans FINAL") == 3
 
         # the retry: the five that pass today are republished and stored once
-        done = _json(_cli(live, "deadletters", "retry", "--yes", "--json"))
+        done = _json(run_cli(live, "deadletters", "retry", "--yes", "--json"))
         assert (done["selected"], done["republished"], done["still_invalid"],
                 done["not_retryable"], done["send_failed"]) == (9, 5, 2, 2, 0)
         items = {i["ref"]: i for i in done["items"]}
@@ -232,11 +208,11 @@ def test_retry_republishes_what_passes_now_and_nothing_twice(
         streamed = q.run(q.STREAM_LEADS_BY_CLUSTER, query, db)
         assert sum(c["scans"] for c in streamed.values()) == 8  # each counted once
         assert _one(pipe, f"SELECT count() FROM {db}.dead_letters FINAL") == 9  # none added
-        after = _json(_cli(live, "deadletters", "list", "--json"))
+        after = _json(run_cli(live, "deadletters", "list", "--json"))
         assert after["by_status"] == {"republished": 5, "still invalid": 2, "not retryable": 2}
 
         # a second retry: nothing republished again, nothing counted twice
-        again = _json(_cli(live, "deadletters", "retry", "--yes", "--json"))
+        again = _json(run_cli(live, "deadletters", "retry", "--yes", "--json"))
         assert (again["selected"], again["republished"], again["still_invalid"],
                 again["not_retryable"]) == (4, 0, 2, 2)
         _settle(pipe)
@@ -247,7 +223,7 @@ def test_retry_republishes_what_passes_now_and_nothing_twice(
 
         # show: the retries of one republished twice, where each landed
         twice = next(i["ref"] for i in early["items"] if i["outcome"] == "republished")
-        shown = _json(_cli(live, "deadletters", "show", twice, "--json"))
+        shown = _json(run_cli(live, "deadletters", "show", twice, "--json"))
         retries = shown["dead_letters"][0]["retries"]
         assert [r["outcome"] for r in retries] == ["republished", "republished"]
         assert [r["published_to"] for r in retries] == [
@@ -324,7 +300,7 @@ def test_sigterm_stops_a_retry_at_a_clean_point_and_a_rerun_completes_it(
             ["interrupted", done]]
 
         # the re-run does the rest: every scan stored and counted once
-        rest = _json(_cli(settings, "deadletters", "retry", "--yes", "--json"))
+        rest = _json(run_cli(settings, "deadletters", "retry", "--yes", "--json"))
         assert (rest["selected"], rest["republished"]) == (len(scans) - done,
                                                            len(scans) - done)
         _settle(pipe)

@@ -9,52 +9,21 @@ after that time (read back from the broker), and every refusal must change nothi
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from core.kafka import admin, bootstrap_list, ensure_topics
-from core.settings import Settings, settings_env
+from core.settings import Settings
+from tests.factories.cli import ops_rows, run_cli, run_on_terminal
 
-REPO = Path(__file__).resolve().parents[2]
 PER_BATCH = 3  # messages per partition and batch
 COMMITTED = 2  # offset the group commits on every partition before the listing
 GAP_MS = 60_000  # between the batches' timestamps
 
 
-def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **settings_env(settings)}
-    env.pop("LEADLOOM_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "leadloom.cli", *args], cwd=REPO, env=env,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=120, check=False)
-
-
-def _on_terminal(settings: Settings, answer: str,
-                 *args: str) -> tuple[int, str]:
-    """The CLI with a pseudo-terminal as stdin (``answer`` typed at the prompt); its exit
-    code and stderr."""
-    import pty
-
-    env = {**os.environ, **settings_env(settings)}
-    env.pop("LEADLOOM_DEBUG", None)
-    leader, follower = pty.openpty()
-    try:
-        proc = subprocess.Popen([sys.executable, "-m", "leadloom.cli", *args], cwd=REPO,
-                                env=env, stdin=follower, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        os.write(leader, answer.encode() + b"\n")
-        _out, err = proc.communicate(timeout=120)
-    finally:
-        os.close(follower)
-        os.close(leader)
-    return proc.returncode, err
 
 
 def _committed(settings: Settings, group: str) -> dict[int, int]:
@@ -104,7 +73,7 @@ def test_groups_lag_and_reset_to_time(pipeline_settings: Settings) -> None:
     committer.close()
 
     # -- the listing: exact lag on the topic, the sink's other topics empty -------------
-    listed = _cli(settings, "groups", "--json")
+    listed = run_cli(settings, "groups", "--json")
     assert listed.returncode == 0, listed.stderr
     report = json.loads(listed.stdout.strip().splitlines()[-1])
     by_group = {g["group"]: g for g in report["groups"]}
@@ -125,7 +94,7 @@ def test_groups_lag_and_reset_to_time(pipeline_settings: Settings) -> None:
     assert set(expected.values()) == {PER_BATCH}
     before = _committed(settings, group)
 
-    dry = _cli(settings, "groups", "reset", group, "--to-time", between, "--topic", topic,
+    dry = run_cli(settings, "groups", "reset", group, "--to-time", between, "--topic", topic,
                "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
     plan = json.loads(dry.stdout.strip().splitlines()[-1])
@@ -137,38 +106,38 @@ def test_groups_lag_and_reset_to_time(pipeline_settings: Settings) -> None:
 
     # after every message: the end offsets (as Kafka's tool does)
     late = datetime.fromtimestamp((base_ms + 3 * GAP_MS) / 1000, UTC).isoformat()
-    dry_late = _cli(settings, "groups", "reset", group, "--to-time", late, "--topic", topic,
+    dry_late = run_cli(settings, "groups", "reset", group, "--to-time", late, "--topic", topic,
                     "--dry-run", "--json")
     assert dry_late.returncode == 0, dry_late.stderr
     plan_late = json.loads(dry_late.stdout.strip().splitlines()[-1])
     assert {r["new"] for r in plan_late["partitions"]} == {2 * PER_BATCH}
 
     # no terminal, no --yes: refused in one line, nothing changed
-    refused = _cli(settings, "groups", "reset", group, "--to-time", between, "--topic", topic)
+    refused = run_cli(settings, "groups", "reset", group, "--to-time", between, "--topic", topic)
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines()[-1].startswith("leadloom: error: no terminal")
     assert len(refused.stderr.strip().splitlines()) == 1
     assert _committed(settings, group) == before
 
     # a naive time and a group outside the namespace: refused
-    naive = _cli(settings, "groups", "reset", group, "--to-time", "2026-05-04T10:00:00",
+    naive = run_cli(settings, "groups", "reset", group, "--to-time", "2026-05-04T10:00:00",
                  "--yes")
     assert naive.returncode == 1 and "no zone" in naive.stderr
-    foreign = _cli(settings, "groups", "reset", "someone-else", "--to-time", between, "--yes")
+    foreign = run_cli(settings, "groups", "reset", "someone-else", "--to-time", between, "--yes")
     assert foreign.returncode == 1 and "not a consumer group" in foreign.stderr
 
     # on a terminal: "n" changes nothing, exit 1; the human listing shows the lag
-    code, err = _on_terminal(settings, "n", "groups", "reset", group, "--to-time", between,
+    code, _, err = run_on_terminal(settings, "n", "groups", "reset", group, "--to-time", between,
                              "--topic", topic)
     assert code == 1 and "[y/N]" in err and "nothing changed" in err
     assert _committed(settings, group) == before
-    human = _cli(settings, "groups")
+    human = run_cli(settings, "groups")
     assert human.returncode == 0, human.stderr
     assert f"  {topic}[{partitions[0]}]  committed={COMMITTED} end={2 * PER_BATCH}" \
         f" lag={2 * PER_BATCH - COMMITTED}" in human.stdout.splitlines()
 
     # --yes: committed exactly at the first message at/after T
-    done = _cli(settings, "groups", "reset", group, "--to-time", between, "--topic", topic,
+    done = run_cli(settings, "groups", "reset", group, "--to-time", between, "--topic", topic,
                 "--yes", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1])["applied"] is True
@@ -176,11 +145,11 @@ def test_groups_lag_and_reset_to_time(pipeline_settings: Settings) -> None:
     assert {p: after[p] for p in partitions} == expected
 
     # "y" on a terminal applies (back to the first offsets; `--json` before the action)
-    code, err = _on_terminal(settings, "y", "groups", "--json", "reset", group, "--to-time",
+    code, _, err = run_on_terminal(settings, "y", "groups", "--json", "reset", group, "--to-time",
                              "earliest", "--topic", topic)
     assert code == 0, err
     assert {p: _committed(settings, group)[p] for p in partitions} == dict.fromkeys(partitions, 0)
-    again = _cli(settings, "groups", "reset", group, "--to-time", between, "--topic", topic,
+    again = run_cli(settings, "groups", "reset", group, "--to-time", between, "--topic", topic,
                  "--yes")
     assert again.returncode == 0, again.stderr
 
@@ -192,11 +161,11 @@ def test_groups_lag_and_reset_to_time(pipeline_settings: Settings) -> None:
         while not member.assignment() and time.monotonic() < deadline:
             member.poll(timeout_ms=200, max_records=1)
         assert member.assignment()
-        busy = _cli(settings, "groups", "reset", group, "--to-time", "earliest", "--yes")
+        busy = run_cli(settings, "groups", "reset", group, "--to-time", "earliest", "--yes")
         assert busy.returncode == 1
         assert "active member" in busy.stderr and "stop 'leadloom run'" in busy.stderr
         assert len(busy.stderr.strip().splitlines()) == 1
-        live = _cli(settings, "groups", "--json")
+        live = run_cli(settings, "groups", "--json")
         live_sink = {g["group"]: g for g in
                      json.loads(live.stdout.strip().splitlines()[-1])["groups"]}[group]
         assert live_sink["state"] == "Stable" and len(live_sink["members"]) == 1
@@ -205,27 +174,16 @@ def test_groups_lag_and_reset_to_time(pipeline_settings: Settings) -> None:
         member.close(autocommit=False)
     assert {p: _committed(settings, group)[p] for p in partitions} == expected
     # every reset run is audited, dry runs, refusals and failures included
-    audits = [r for r in _ops_rows(settings) if r["command"] == "groups reset"]
+    audits = [r for r in ops_rows(settings) if r["command"] == "groups reset"]
     results = {(r["result"], r["dry_run"]) for r in audits}
     assert {("ok", 1), ("ok", 0), ("refused", 0), ("failed", 0)} <= results, results
     assert all(r["who"] and r["params"] and r["finished_at"] >= r["started_at"] for r in audits)
 
 
-def _ops_rows(settings: Settings) -> list[dict]:
-    """Every row sent to the namespace's ops topic (what the sink stores)."""
-    consumer = KafkaConsumer(settings.topics.ops, bootstrap_servers=bootstrap_list(settings),
-                             auto_offset_reset="earliest", enable_auto_commit=False,
-                             consumer_timeout_ms=3000)
-    try:
-        return [json.loads(line) for record in consumer
-                for line in record.value.splitlines() if line.strip()]
-    finally:
-        consumer.close()
-
 
 def test_groups_unreachable_broker(pipeline_settings: Settings) -> None:
     dead = pipeline_settings.model_copy(update={"kafka_bootstrap": "127.0.0.1:9"})
-    done = _cli(dead, "groups")
+    done = run_cli(dead, "groups")
     assert done.returncode == 1
     # the client library logs its connection attempts above; the reason is the last line
     reason = done.stderr.strip().splitlines()[-1]

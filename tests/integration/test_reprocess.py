@@ -12,6 +12,7 @@ from leadloom.commands.reprocess import Request, open_store, run_reprocess
 from producers.simulator import simulate_fair
 from producers.simulator.publish import publish
 from tests.conftest import running_pipeline
+from tests.factories.cli import ops_rows, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -139,27 +140,11 @@ def test_an_interrupted_rebuild_leaves_no_shadow(live_day: tuple[Settings, dict]
         store.close()
 
 
-def _cli(settings: Settings, *args: str):  # type: ignore[no-untyped-def]
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from core.settings import settings_env
-
-    env = {**os.environ, **settings_env(settings)}
-    env.pop("LEADLOOM_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "leadloom.cli", *args],
-                          cwd=Path(__file__).resolve().parents[2], env=env,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=300, check=False)
-
-
 def test_the_command_line(live_day: tuple[Settings, dict]) -> None:
     import json
 
     settings, truth = live_day
-    dry = _cli(settings, "replay", "reprocess", "--dry-run", "--json")
+    dry = run_cli(settings, "replay", "reprocess", "--dry-run", "--json", timeout=300)
     assert dry.returncode == 0, dry.stderr
     plan = json.loads(dry.stdout.strip().splitlines()[-1])
     assert plan["dry_run"] and plan["messages_at_most"] >= truth["expected_valid_events"]
@@ -170,38 +155,24 @@ def test_the_command_line(live_day: tuple[Settings, dict]) -> None:
                            f" '{plan['shadow_database']}'").rows[0][0] == 0
     finally:
         store.close()
-    partial = _cli(settings, "replay", "reprocess", "--source", "archive", "--swap", "--yes")
+    partial = run_cli(settings, "replay", "reprocess", "--source", "archive", "--swap", "--yes",
+                      timeout=300)
     assert partial.returncode == 1
     assert partial.stderr.strip().splitlines()[-1].startswith(
         "leadloom: error: --swap needs a whole-fair rebuild from Kafka")
-    done = _cli(settings, "replay", "reprocess", "--source", "archive", "--into", "by_cli")
+    done = run_cli(settings, "replay", "reprocess", "--source", "archive", "--into", "by_cli",
+                   timeout=300)
     assert done.returncode == 0, done.stderr
     assert "differences: 0" in done.stdout and "scans: live" in done.stdout
     with running_pipeline(settings, workers=1):  # the owner holds the embedded store
-        owned = _cli(settings, "replay", "reprocess", "--dry-run")
+        owned = run_cli(settings, "replay", "reprocess", "--dry-run", timeout=300)
     assert owned.returncode == 1
     assert "owned by a running 'leadloom run'" in owned.stderr.strip().splitlines()[-1]
     # every run audited: the dry run, the refused swap, the rebuild, the refusal while owned
-    audits = [r for r in _ops_rows(settings) if r["command"] == "replay reprocess"]
+    audits = sorted((r for r in ops_rows(settings) if r["command"] == "replay reprocess"),
+                    key=lambda r: r["started_at"])
     assert [(r["result"], r["dry_run"]) for r in audits] == [
         ("ok", 1), ("refused", 0), ("ok", 0), ("failed", 1)]
     assert audits[2]["counts"]["differences"] == 0
     assert audits[2]["counts"]["messages"] >= truth["expected_valid_events"]
 
-
-def _ops_rows(settings: Settings) -> list[dict]:
-    import json
-
-    from kafka import KafkaConsumer
-
-    from core.kafka import bootstrap_list
-
-    consumer = KafkaConsumer(settings.topics.ops, bootstrap_servers=bootstrap_list(settings),
-                             auto_offset_reset="earliest", enable_auto_commit=False,
-                             consumer_timeout_ms=3000)
-    try:
-        rows = [json.loads(line) for record in consumer
-                for line in record.value.splitlines() if line.strip()]
-    finally:
-        consumer.close()
-    return sorted(rows, key=lambda r: r["started_at"])

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from core import queries as q
 from core.kafka import bootstrap_list
-from core.settings import Settings, settings_env
+from core.settings import Settings
 from leadloom.commands import republish as rp
 from leadloom.commands.republish_select import Selection
 from leadloom.pipeline import Pipeline
@@ -33,8 +32,7 @@ from schemas.registry import (
     REPLAY_AUDIT,
 )
 from tests.conftest import running_pipeline
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.factories.cli import run_cli, run_on_terminal
 
 pytestmark = pytest.mark.integration
 
@@ -250,51 +248,30 @@ def test_a_selection_republishes_exactly_its_events(pipe: Pipeline,
     assert "MessageSizeTooLarge" in rows_audit[-1]["detail"]
 
 
-def _cli(settings: Settings, *args: str, answer: str | None = None
-         ) -> tuple[int, str, str]:
-    """``leadloom`` in a process of its own: exit code, stdout, stderr. ``answer``: typed
-    at the prompt of a pseudo-terminal as stdin; None: stdin is not a terminal."""
-    import pty
-    import subprocess
-    import sys
-
-    env = {**os.environ, **settings_env(settings)}
-    env.pop("LEADLOOM_DEBUG", None)
-    leader, follower = pty.openpty() if answer is not None else (-1, subprocess.DEVNULL)
-    try:
-        proc = subprocess.Popen([sys.executable, "-m", "leadloom.cli", *args], cwd=REPO,
-                                env=env, stdin=follower, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        if answer is not None:
-            os.write(leader, answer.encode() + b"\n")
-        out, err = proc.communicate(timeout=180)
-    finally:
-        if answer is not None:
-            os.close(follower)
-            os.close(leader)
-    return proc.returncode, out, err
-
-
 def test_the_command_line_confirms_refuses_and_prints_json(pipe: Pipeline) -> None:
     publish_day(pipe, 400, seed=33)
     settings = pipe.settings
     scans = settings.topics.raw("booth_scan")
     offsets = end_offsets(settings)
 
-    code, out, err = _cli(settings, "replay", "republish", "--json", "--type", "booth_scan")
+    done = run_cli(settings, "replay", "republish", "--json", "--type", "booth_scan")
+    code, out, err = done.returncode, done.stdout, done.stderr
     assert code == 1 and "--yes" in err
     assert json.loads(out.strip().splitlines()[-1])["result"] == "refused"
-    code, _, err = _cli(settings, "replay", "republish", "--yes", "--from", "2026-05-04T10:00")
+    done = run_cli(settings, "replay", "republish", "--yes", "--from", "2026-05-04T10:00")
+    code, err = done.returncode, done.stderr
     assert code == 1 and err.strip().endswith("has no zone: add one, e.g. +08:00 or Z")
-    code, _, err = _cli(settings, "replay", "republish", "--type", "booth_scan", answer="n")
+    code, _, err = run_on_terminal(settings, "n", "replay", "republish", "--type", "booth_scan")
     assert code == 1 and "cancelled at the prompt" in err
     assert end_offsets(settings) == offsets, "nothing sent without a yes"
 
-    code, out, err = _cli(settings, "replay", "republish", "--type", "booth_scan", answer="y")
+    code, out, err = run_on_terminal(settings, "y", "replay", "republish", "--type",
+                                     "booth_scan")
     assert code == 0, err
     selected = int(out.split("selected ")[1].split(",")[0])
     assert f"sent {selected}," in out and selected > 0
-    code, out, _ = _cli(settings, "replay", "republish", "--json", "--yes", "--dry-run")
+    done = run_cli(settings, "replay", "republish", "--json", "--yes", "--dry-run")
+    code, out = done.returncode, done.stdout
     dry = json.loads(out.strip().splitlines()[-1])
     assert code == 0 and dry["dry_run"] and dry["sent"] == 0
     assert dry["by_topic"][scans] == selected

@@ -81,27 +81,10 @@ def _pair_level(x: str, y: str) -> int:
     return 1 if similarity >= _NAME_CLOSE else 2 if similarity >= _NAME_NEAR else 4
 
 
-def edit_level(a: str | None, b: str | None) -> int:
-    """0 equal, 1 one edit or one transposed pair, 2 further apart."""
-    if not a or not b:
-        return MISSING
-    if a == b:
-        return 0
-    return 1 if OSA.distance(a, b, score_cutoff=1) <= 1 else 2
 
 
-def place_level(a: str | None, b: str | None) -> int:
-    if not a or not b:
-        return MISSING
-    if a == b:
-        return 0
-    return 1 if JaroWinkler.similarity(a, b) >= 0.9 else 2
 
 
-def exact_level(a: str | None, b: str | None) -> int:
-    if not a or not b:
-        return MISSING
-    return 0 if a == b else 1
 
 
 def numbers_level(a: frozenset[str], b: frozenset[str]) -> int:

@@ -223,7 +223,8 @@ def _conflicting_identifiers(a: Features, b: Features) -> bool:
 
 
 def _other_identifier(a: Features, b: Features) -> bool:
-    """Both records carry a phone (or a WeChat id) and they differ. A national number typed
+    """Both records carry a phone (or a WeChat id) and they differ by more than one slip
+    (:func:`_beyond_slip`). A national number typed
     without a country is not compared: ``212 555 2273`` read as Chinese is not a second
     phone of the New Yorker who wrote ``+1 212 555 2273``."""
     p, q = a.sure_phones, b.sure_phones
@@ -233,14 +234,10 @@ def _other_identifier(a: Features, b: Features) -> bool:
     return bool(p and q and p.isdisjoint(q) and _beyond_slip(p, q))
 
 
-def _differ(x: frozenset[str], y: frozenset[str]) -> bool:
-    """Both records carry this identifier and it differs by more than one slip: a phone or
-    WeChat id with one digit or letter mistyped, or two transposed, is the same one (a
-    namesake's real number one slip away is far rarer than a slip)."""
-    return bool(x and y and x.isdisjoint(y) and _beyond_slip(x, y))
-
-
 def _beyond_slip(x: frozenset[str], y: frozenset[str]) -> bool:
+    """No value of ``x`` is within one slip (an edit or a transposition) of one of ``y``: a
+    phone or WeChat id with one character mistyped, or two transposed, is the same one (a
+    namesake's real number one slip away is far rarer than a slip)."""
     for v in x:
         for w in y:
             if -2 < len(v) - len(w) < 2 and OSA.distance(v, w, score_cutoff=1) <= 1:
@@ -590,7 +587,7 @@ def _identifier_apart(a: Features, b: Features) -> bool:
     """What tells two records apart on the weighed path, however alike the rest: another
     phone (not one slip away) or WeChat id, another country, another mailbox at the same
     domain. Typos in names, postcodes, addresses and cities only lower the weight."""
-    if _differ(a.sure_phones, b.sure_phones) or _differ(a.wechats, b.wechats):
+    if _other_identifier(a, b):
         return True
     if a.country and b.country and a.country != b.country:
         return True

@@ -76,6 +76,7 @@ def test_every_key_is_read_only_to_its_bound() -> None:
     for n in range(300):  # one name, one postcode: one block of 300
         resolver.add({"id": f"r{n}", "full_name": "Wang Wei", "postcode": "310000",
                       "phone": f"+86 139 0000 {n:04d}"})
+    assert all(len(block) <= blocking.BLOCK_READ for block in resolver.weighed.index.values())
     keys = blocking.typo_keys(resolver.features["r0"])
     assert len(resolver._typo_candidates(keys, None)) <= blocking.MAX_CANDIDATES
     assert resolver.weighed.candidates / resolver.weighed.records <= blocking.MAX_CANDIDATES

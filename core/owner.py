@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 from decimal import Decimal
@@ -25,6 +26,7 @@ from core.reads import (
     READ_TIME_LIMIT_S,
     QueryResult,
     StoreError,
+    StoreLocked,
     open_reader,
     reason,
     run_read,
@@ -36,6 +38,8 @@ from core.users import Users, UsersError, users_path
 from schemas.scope import ORGANIZER_SCOPE, Role, Scope, filters_literal
 
 _ANSWER_MARGIN_S = 10.0  # read_query waits this much beyond the limit for the owner's reply
+_OWNER_START_S = 20.0  # ... and this long for a starting owner (store locked) to serve reads
+_OWNER_POLL_S = 0.2
 _RESULT_FORMAT = "JSONCompact"  # what read_query asks for: typed by its meta
 
 
@@ -86,19 +90,38 @@ def read_query(settings: Settings, sql: str, timeout_s: float | None = None, *,
     file is stale (nothing listens on its port: the owner is gone) is the store opened
     here and the read run on a scoped session of it. An owner that takes the request but
     does not answer within ``timeout_s`` (default: the time limit plus 10 s) is reported
-    as not answering: the store is not opened behind its back. On a server DSN the read
+    as not answering: the store is not opened behind its back. A store locked by an owner
+    that has not yet written its endpoint (starting) is waited for, up to 20 s, then
+    reported as owned by another process (``StoreLocked``). On a server DSN the read
     runs here on a read-only client (the server's users decide; a narrower scope adds its
     ``additional_table_filters``). Raises ``StoreError`` with a one-line reason.
     """
     limit_s = READ_TIME_LIMIT_S
     if not settings.embedded:
         return _read_on_server(settings, sql, scope or ORGANIZER_SCOPE, limit_s)
-    endpoint = _read_endpoint(settings.data_dir / "store.endpoint")
-    if endpoint is not None:
-        wait_s = limit_s + _ANSWER_MARGIN_S if timeout_s is None else timeout_s
-        answer = _ask_owner(endpoint, sql, wait_s, scope, credentials, limit_s)
-        if answer is not None:
-            return answer
+    wait_s = limit_s + _ANSWER_MARGIN_S if timeout_s is None else timeout_s
+    starting_until: float | None = None
+    while True:
+        endpoint = _read_endpoint(settings.data_dir / "store.endpoint")
+        if endpoint is not None:
+            answer = _ask_owner(endpoint, sql, wait_s, scope, credentials, limit_s)
+            if answer is not None:
+                return answer
+        try:
+            return _read_here(settings, sql, scope, credentials, limit_s)
+        except StoreLocked:
+            # An owner that is starting locks the store before it serves reads and writes
+            # its endpoint: wait for that rather than refuse a read the owner will answer.
+            now = time.monotonic()
+            starting_until = starting_until or now + _OWNER_START_S
+            if now >= starting_until:
+                raise
+            time.sleep(_OWNER_POLL_S)
+
+
+def _read_here(settings: Settings, sql: str, scope: Scope | None,
+               credentials: tuple[str, str] | None, limit_s: float) -> QueryResult:
+    """The read run in this process on the store opened here (no owner runs)."""
     if credentials is not None:
         scope, name = _configured_user(settings, *credentials), credentials[0]
     else:

@@ -46,6 +46,10 @@ class StoreError(RuntimeError):
     """The store cannot be reached or refused the request (one-line message)."""
 
 
+class StoreLocked(StoreError):
+    """Another process owns the embedded store (``leadloom run``, a demo)."""
+
+
 @dataclass(frozen=True)
 class QueryResult:
     columns: list[str]

@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,6 +56,8 @@ from schemas.scope import ORGANIZER_SCOPE, Role, Scope
 
 POOL_SIZE = 4
 """Sessions per (scope, database) at most; more queries of that scope wait for one."""
+_CANCEL_WAIT_S = 5.0  # close: how long running reads are cancelled before giving up
+_CANCEL_POLL_S = 0.05
 
 ACCESS_DENIED, UNKNOWN_TABLE, TOO_MANY_QUERIES, UNKNOWN_DATABASE = 497, 60, 202, 81
 OWNER: Scope | None = None
@@ -321,14 +324,24 @@ class ScopedSessions:
         with self._lock:
             self._closed = True
             idle = [s for p in self._pools.values() for s in p.idle]
-            busy = any(p.busy for p in self._pools.values())
+            pools = list(self._pools.values())
             self._pools.clear()
         with self._catalog_lock:
-            if busy:  # a busy session closes when its query returns (borrow)
+            # A busy session closes when its query returns (borrow). One KILL is not enough:
+            # a session borrowed just before the close may still be vetting its statement
+            # and start the read after the KILL ran (under load that read then held the
+            # owner's exit for its whole time limit), so the KILL repeats until none is busy.
+            deadline = time.monotonic() + _CANCEL_WAIT_S
+            while self._any_busy(pools) and time.monotonic() < deadline:
                 try:
                     self._catalog.query("KILL QUERY WHERE Settings['readonly'] = '1' ASYNC")
                 except Exception:  # noqa: BLE001 - nothing to cancel, or going away anyway
                     pass
+                time.sleep(_CANCEL_POLL_S)
             for session in idle:
                 session.close()
             self._catalog.close()
+
+    def _any_busy(self, pools: list[_Pool]) -> bool:
+        with self._lock:
+            return any(p.busy for p in pools)

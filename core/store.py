@@ -31,6 +31,7 @@ from core.reads import (
     QueryResult,
     ReaderPool,
     StoreError,
+    StoreLocked,
     open_reader,
     run_read,
 )
@@ -196,7 +197,7 @@ def _acquire_owner_lock(settings: Settings):  # type: ignore[no-untyped-def]
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise StoreError(
+        raise StoreLocked(
             f"the embedded store in {settings.data_dir} is owned by another process"
             " (is 'leadloom run' running?); stop it or use 'leadloom sql'"
         ) from None

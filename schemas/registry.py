@@ -9,6 +9,11 @@ The registry also decides how every topic is keyed (:class:`MessageKey`): produc
 compute a raw event's key with :func:`key_of`, never by hand, and each derived topic
 declares the key its stream worker really sends with (checked against the workers'
 output by ``tests/integration/test_topic_keys.py``).
+
+Raw messages carry one event, or a batch of events of their topic's type as NDJSON (the
+wire format: :data:`RAW_VALUE_FORMAT`; ``streams.lines`` splits, ARCHITECTURE.md "Batched
+messages"). An event's lineage is ``topic[partition]@offset`` and its line in the message
+(``source_line``, 0 for a single event; dead letters also ``origin_line``: migration 018).
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ from schemas.events import EventType
 RAW_PARTITIONS = 6
 
 # -- size limits (bytes): the defaults of core.settings.Settings, and the simulator's --------
-# An event larger than this is dead-lettered as "oversized" (Settings.max_message_bytes).
-# A chosen bound, not a Kafka one: valid events are at most a few KiB (the schema caps
-# every text field), so 64 KiB is ample headroom while keeping rows and batches small.
+# A raw message larger than this is dead-lettered as "oversized" (Settings.max_message_bytes),
+# whole: the limit is a message's, a batch's too (its lines are never judged then). A chosen
+# bound, not a Kafka one: valid events are at most a few KiB (the schema caps every text
+# field), so 64 KiB is ample headroom, about 50-100 events in a batch, while keeping rows
+# and batches small.
 MAX_EVENT_BYTES = 64 * 1024
 # The largest Kafka message anywhere (Settings.kafka_wire_max_bytes): the local brokers'
 # message.max.bytes, every producer's max_request_size and the floor of every consumer's
@@ -122,8 +129,9 @@ def crc32_partition(text: str, partitions: int) -> int:
 class TopicSpec:
     """One Kafka topic: what it carries, how it is keyed, where its bad input goes.
 
-    ``value_schema`` is the :class:`EventType` of a raw topic (one JSON event per record)
-    and a description for a derived topic.
+    ``value_schema`` is the :class:`EventType` of a raw topic (each record one JSON event of
+    that type, or a batch of them: :data:`RAW_VALUE_FORMAT`) and a description for a
+    derived topic.
     """
 
     suffix: str
@@ -146,19 +154,30 @@ class TableSpec:
     columns: tuple[str, ...]
     purpose: str
     is_view: bool = False
-    # Columns a row carries only when it has a value (a Nullable column: NULL otherwise).
-    # A row without them is stored by a store whose migration has not added them yet, which
-    # is what lets a new optional field roll out while that migration is pending (ARCHITECTURE
-    # "Schema evolution").
+    # Columns a row carries only when it has a value (a Nullable column: NULL otherwise; a
+    # line column: 0 otherwise, its type's default). A row without them is stored by a store
+    # whose migration has not added them yet, which is what lets a new optional field roll
+    # out while that migration is pending (ARCHITECTURE "Schema evolution").
     optional: tuple[str, ...] = ()
 
 
 DEAD_LETTERS_SUFFIX = "deadletters"
 # Kafka header a replay sets on each message it re-publishes: the coordinates where the
-# message was first read, as ``topic[partition]@offset`` (UTF-8). A dead letter is stored
-# once per origin (dead_letters.origin_*), so a replayed message that fails again replaces
+# message was first read, as ``topic[partition]@offset`` (UTF-8), with ``#line`` when one
+# line of a batch is re-sent alone (``deadletters retry``); without ``#line`` each line of
+# the message keeps its own index. A dead letter is stored once per origin
+# (dead_letters.origin_*, origin_line too), so a replayed message that fails again replaces
 # its dead letter instead of adding one; a message without the header is its own origin.
 ORIGIN_HEADER = "leadloom-origin"
+
+# The value of a raw message (streams.lines): one JSON object (one event, line 0), or NDJSON:
+# JSON objects of the topic's event type separated by "\n" (a trailing newline allowed,
+# blank lines ignored), each line an event validated alone with its 0-based line index.
+# A JSON array is not a batch (it is not_an_object, as before). max_message_bytes bounds the
+# whole message. Producers batch per destination partition (the partition of each event's
+# key_of), so keyed order holds: leads count event ids and tables deduplicate on event_id,
+# so counts do not depend on the partition a batch lands on.
+RAW_VALUE_FORMAT = "one JSON event, or NDJSON: events of the topic's type, one per line"
 
 # Raw topics are keyed by the badge id where the event has one, so that one buyer's
 # scans stay ordered on one partition and a scanner's resend (same event_id, same
@@ -305,7 +324,11 @@ _ENVELOPE_COLUMNS = (
     "event_id", "event_type", "fair_id", "occurred_at", "received_at",
     "source_channel", "source_device",
 )
-_SOURCE_COLUMNS = ("source_topic", "source_partition", "source_offset", "ingested_at")
+# source_line (migration 018): the event's line in a batched message; rows carry it only
+# when not 0 (optional), so single-event rows are stored while 018 is pending.
+_SOURCE_COLUMNS = ("source_topic", "source_partition", "source_offset", "source_line",
+                   "ingested_at")
+_SOURCE_OPTIONAL = ("source_line",)
 _CONTACT_COLUMNS = (
     "consent", "name_masked", "email_hash", "phone_hash", "wechat_hash",
     "company", "country", "province", "city",
@@ -315,6 +338,7 @@ REGISTRATIONS = TableSpec(
     "registrations",
     _ENVELOPE_COLUMNS + ("badge_id", "buyer_type") + _CONTACT_COLUMNS + _SOURCE_COLUMNS,
     "buyer registrations; personal data hashed/masked, only with consent",
+    optional=_SOURCE_OPTIONAL,
 )
 SCANS = TableSpec(
     "scans",
@@ -324,7 +348,7 @@ SCANS = TableSpec(
     + _SOURCE_COLUMNS,
     "booth badge scans, enriched with exhibitor, cluster and pavilion from the booth"
     " (dwell_seconds: booth_scan version 2, migration 017)",
-    optional=("dwell_seconds",),
+    optional=("dwell_seconds",) + _SOURCE_OPTIONAL,
 )
 INQUIRIES = TableSpec(
     "inquiries",
@@ -333,6 +357,7 @@ INQUIRIES = TableSpec(
        "currency", "lead_time_days", "language", "channel")
     + _CONTACT_COLUMNS + _SOURCE_COLUMNS,
     "online inquiries (web, WeChat), target cluster resolved from the exhibitor",
+    optional=_SOURCE_OPTIONAL,
 )
 PROCUREMENT_STEPS = TableSpec(
     "procurement_steps",
@@ -341,6 +366,7 @@ PROCUREMENT_STEPS = TableSpec(
        "quantity", "value", "currency")
     + _SOURCE_COLUMNS,
     "sample/quote requests, cooperation intents and purchase orders",
+    optional=_SOURCE_OPTIONAL,
 )
 SUPPLIER_PROFILES = TableSpec(
     "supplier_profiles",
@@ -349,14 +375,17 @@ SUPPLIER_PROFILES = TableSpec(
        "monthly_capacity", "moq", "lead_time_days", "certifications")
     + _SOURCE_COLUMNS,
     "supplier capability profiles",
+    optional=_SOURCE_OPTIONAL,
 )
 DEAD_LETTER_TABLE = TableSpec(
     "dead_letters",
-    ("source_topic", "source_partition", "source_offset", "origin_topic", "origin_partition",
-     "origin_offset", "reason", "detail", "event_id", "raw_size", "raw_base64", "raw_sha256",
-     "failed_at", "ingested_at"),
-    "every message that failed decoding or validation, with its reason and raw bytes "
-    "(a bounded prefix, the full size and a SHA-256); one row per origin (first reading)",
+    ("source_topic", "source_partition", "source_offset", "source_line", "origin_topic",
+     "origin_partition", "origin_offset", "origin_line", "reason", "detail", "event_id",
+     "raw_size", "raw_base64", "raw_sha256", "failed_at", "ingested_at"),
+    "every message (or line of a batched message) that failed decoding or validation, with"
+    " its reason and raw bytes (a bounded prefix, the full size and a SHA-256); one row per"
+    " origin (first reading, its line: migration 018)",
+    optional=("source_line", "origin_line"),
 )
 LEADS_MINUTE_PARTS = TableSpec(
     "leads_minute_parts",
@@ -456,7 +485,8 @@ PIPELINE_METRICS = TableSpec(
 class Metric(StrEnum):
     """The names in ``pipeline_metrics.metric`` (dashboards read exactly these)."""
 
-    # a worker's messages consumed from one raw topic (topic) in interval_s
+    # a worker's events consumed from one raw topic (topic) in interval_s (each line of a
+    # batched message counts)
     EVENTS_CONSUMED = "events_consumed"
     # merges the identity resolver made in interval_s
     RESOLVER_MERGES = "resolver_merges"
@@ -605,10 +635,11 @@ REPLAY_AUDIT = TableSpec(
 # dead letter it selected (keyed as dead_letters is, plus the run).
 DEAD_LETTER_RETRIES = TableSpec(
     "dead_letter_retries",
-    ("origin_topic", "origin_partition", "origin_offset", "raw_sha256", "retried_at",
-     "audit_id", "outcome", "reason", "published_to", "ingested_at"),
+    ("origin_topic", "origin_partition", "origin_offset", "origin_line", "raw_sha256",
+     "retried_at", "audit_id", "outcome", "reason", "published_to", "ingested_at"),
     "one row per dead letter per retry: republished (where to), still invalid (why now) or"
     " not retryable (why)",
+    optional=("origin_line",),
 )
 
 

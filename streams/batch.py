@@ -7,10 +7,11 @@ so that an agent sends one Kafka message per table (or destination partition) pe
 (newline-joined JSON rows, passed through to ClickHouse as ``JSONEachRow``) and writes
 each touched leads-state entry once.
 
-Nothing here may lose one message for another: an unexpected error while processing a
-message dead-letters that message (``processing_error``, with the error) and the batch
-goes on. A message's outputs are built completely before any is added to the batch, so a
-failure half-way leaves no partial output behind.
+Nothing here may lose one event for another: an unexpected error while processing an
+event (a message, or one line of a batched message: ``streams.lines``) dead-letters that
+event (``processing_error``, with the error) and the batch goes on. An event's outputs are
+built completely before any is added to the batch, so a failure half-way leaves no partial
+output behind.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from streams.leads import (
     part_row,
     state_key,
 )
+from streams.lines import event_lines
 from streams.matchmaking import request_line
 from streams.rows import SourceRef, dead_letter_row, event_row, table_for
 from streams.validate import Accepted, Rejected, validate
@@ -65,6 +67,8 @@ class BatchOutput:
     contributions_by_partition: dict[int, list[bytes]] = field(default_factory=dict)
     identity_by_fair: dict[str, list[bytes]] = field(default_factory=dict)
     match_requests_by_fair: dict[str, list[bytes]] = field(default_factory=dict)
+    # events judged per raw topic: a message's lines (streams.lines), 1 for a single event
+    events_by_topic: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,36 +107,51 @@ def process_batch(
     partitions: int,
     now: datetime | None = None,
 ) -> BatchOutput:
-    """Validate and enrich ``messages``; route lead contributions to ``partitions``."""
+    """Validate and enrich ``messages``; route lead contributions to ``partitions``.
+
+    A message is one event or an NDJSON batch (:func:`streams.lines.event_lines`): each
+    line is validated alone, a bad line is a dead letter of its own (its line in
+    ``source_line``/``origin_line``) and the good lines are stored, each with its line."""
     now = now or datetime.now(UTC)
     out = BatchOutput()
     for msg in messages:
-        source = SourceRef(msg.topic, msg.partition, msg.offset)
-        try:
-            outcome = validate(msg.value, event_type_of_topic[msg.topic], max_bytes)
-            if not isinstance(outcome, Accepted):
-                out.dead_letters.append(
-                    orjson.dumps(dead_letter_row(outcome, source, msg.value, now, msg.headers)))
-                continue
-            event = outcome.event
-            row = event_row(event, outcome.enrichment, source)
-            encoded = orjson.dumps(row)
-            ident = identity_record(event, outcome.enrichment, str(row["occurred_at"]))
-            ident_line = orjson.dumps(ident) if ident is not None else None
-            lead = _contribution(msg.topic, outcome, partitions)
-            match_line = (request_line(event)
-                          if isinstance(event, (ProfileEvent, InquiryEvent)) else None)
-        except Exception as exc:  # noqa: BLE001 (data must never crash the agent)
-            out.dead_letters.append(processing_error(exc, source, msg.value, now, msg.headers))
-            continue
-        out.rows_by_table.setdefault(table_for(event), []).append(encoded)
-        if ident_line is not None:
-            out.identity_by_fair.setdefault(event.fair_id, []).append(ident_line)
-        if match_line is not None:
-            out.match_requests_by_fair.setdefault(event.fair_id, []).append(match_line)
-        if lead is not None:
-            out.contributions_by_partition.setdefault(lead[0], []).append(lead[1])
+        event_type = event_type_of_topic[msg.topic]
+        lines = event_lines(msg.value, max_bytes)
+        out.events_by_topic[msg.topic] = out.events_by_topic.get(msg.topic, 0) + len(lines)
+        for line, raw in lines:
+            # each line alone: its own outcome, its own dead letter, its own lineage
+            _process_event(out, msg, SourceRef(msg.topic, msg.partition, msg.offset, line),
+                           raw, event_type, max_bytes, partitions, now)
     return out
+
+
+def _process_event(out: BatchOutput, msg: RawMessage, source: SourceRef, raw: bytes | None,
+                   event_type: str, max_bytes: int, partitions: int, now: datetime) -> None:
+    """One event (a message, or a line of a batched one) into ``out``; never raises."""
+    try:
+        outcome = validate(raw, event_type, max_bytes)
+        if not isinstance(outcome, Accepted):
+            out.dead_letters.append(
+                orjson.dumps(dead_letter_row(outcome, source, raw, now, msg.headers)))
+            return
+        event = outcome.event
+        row = event_row(event, outcome.enrichment, source)
+        encoded = orjson.dumps(row)
+        ident = identity_record(event, outcome.enrichment, str(row["occurred_at"]))
+        ident_line = orjson.dumps(ident) if ident is not None else None
+        lead = _contribution(msg.topic, outcome, partitions)
+        match_line = (request_line(event)
+                      if isinstance(event, (ProfileEvent, InquiryEvent)) else None)
+    except Exception as exc:  # noqa: BLE001 (data must never crash the agent)
+        out.dead_letters.append(processing_error(exc, source, raw, now, msg.headers))
+        return
+    out.rows_by_table.setdefault(table_for(event), []).append(encoded)
+    if ident_line is not None:
+        out.identity_by_fair.setdefault(event.fair_id, []).append(ident_line)
+    if match_line is not None:
+        out.match_requests_by_fair.setdefault(event.fair_id, []).append(match_line)
+    if lead is not None:
+        out.contributions_by_partition.setdefault(lead[0], []).append(lead[1])
 
 
 def _contribution(topic: str, outcome: Accepted, partitions: int) -> tuple[int, bytes] | None:

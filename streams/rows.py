@@ -32,31 +32,42 @@ DEAD_LETTER_RAW_PREFIX = 64 * 1024  # raw bytes kept per dead letter (base64: ~8
 
 @dataclass(frozen=True)
 class SourceRef:
-    """Where a message was read: ``topic[partition]@offset``."""
+    """Where an event was read: ``topic[partition]@offset``, and ``#line`` for a line after
+    the first of a batched message (``line``: 0-based index of the event's line in the
+    message's NDJSON value, ``streams.lines``; 0 for a message of one event)."""
 
     topic: str
     partition: int
     offset: int
+    line: int = 0
 
     def __str__(self) -> str:
-        return f"{self.topic}[{self.partition}]@{self.offset}"
+        where = f"{self.topic}[{self.partition}]@{self.offset}"
+        return f"{where}#{self.line}" if self.line else where
 
 
-# ``topic[partition]@offset`` as SourceRef prints it; a topic name may itself hold brackets,
-# so the coordinates are matched at the end. Bounds: Kafka's partition and offset types
-# (int32, int64) and the columns they go to (dead_letters: UInt16, UInt64).
-_REF = re.compile(r"^(?P<topic>.{1,249})\[(?P<partition>\d{1,5})\]@(?P<offset>\d{1,19})$")
+# ``topic[partition]@offset[#line]`` as SourceRef prints it; a topic name may itself hold
+# brackets, so the coordinates are matched at the end (Kafka topic names never hold '#').
+# Bounds: Kafka's partition and offset types (int32, int64) and the columns they go to
+# (dead_letters: UInt16, UInt64, UInt32).
+_REF = re.compile(r"^(?P<topic>.{1,249})\[(?P<partition>\d{1,5})\]@(?P<offset>\d{1,19})"
+                  r"(?:#(?P<line>\d{1,10}))?$")
 _MAX_PARTITION = 2**16 - 1
 _MAX_OFFSET = 2**63 - 1
+_MAX_LINE = 2**32 - 1
 
 
 def origin_of(headers: Mapping[str, bytes] | None, source: SourceRef) -> SourceRef:
-    """Where a message was first read: its :data:`~schemas.registry.ORIGIN_HEADER` header
+    """Where an event was first read: its :data:`~schemas.registry.ORIGIN_HEADER` header
     (set by a replay), else ``source`` itself.
 
-    Never raises: a header that is not ``topic[partition]@offset`` in UTF-8 (within the
-    column bounds) is ignored, so a bad header cannot stop a dead letter from being made;
-    the message then counts as its own origin.
+    The line: the header's when it names one (``#line``: a single event re-sent alone, e.g.
+    one line of a batch retried by ``leadloom deadletters retry``), else ``source.line``
+    (a whole message re-sent as it was keeps its lines where they were).
+
+    Never raises: a header that is not ``topic[partition]@offset[#line]`` in UTF-8 (within
+    the column bounds) is ignored, so a bad header cannot stop a dead letter from being
+    made; the message then counts as its own origin.
     """
     value = (headers or {}).get(ORIGIN_HEADER)
     if not isinstance(value, bytes | bytearray):
@@ -68,9 +79,10 @@ def origin_of(headers: Mapping[str, bytes] | None, source: SourceRef) -> SourceR
     if m is None:
         return source
     partition, offset = int(m["partition"]), int(m["offset"])
-    if partition > _MAX_PARTITION or offset > _MAX_OFFSET:
+    line = source.line if m["line"] is None else int(m["line"])
+    if partition > _MAX_PARTITION or offset > _MAX_OFFSET or line > _MAX_LINE:
         return source
-    return SourceRef(m["topic"], partition, offset)
+    return SourceRef(m["topic"], partition, offset, line)
 
 
 def table_for(event: Event) -> str:
@@ -91,6 +103,8 @@ def event_row(event: Event, enrichment: Enrichment, source: SourceRef) -> dict[s
         "source_partition": source.partition,
         "source_offset": source.offset,
     }
+    if source.line:  # only for a batch's later lines: single-event rows are as before 018
+        row["source_line"] = source.line
     p = event.payload
     if isinstance(event, ScanEvent):
         # The column keeps version 1's name; dwell_seconds (version 2) only when given, so
@@ -136,9 +150,10 @@ def dead_letter_row(
 ) -> dict[str, object]:
     """The ``dead_letters`` row: reason, source and origin coordinates, the raw bytes.
 
-    ``source`` is where the message was read this time; the origin is where it was first
-    read (:func:`origin_of` its Kafka ``headers``: a replay says so, else ``source``).
-    ``dead_letters`` keeps one row per origin, the newest failure.
+    ``source`` is where the message (and, in a batch, its line) was read this time; the
+    origin is where it was first read (:func:`origin_of` its Kafka ``headers``: a replay
+    says so, else ``source``). ``dead_letters`` keeps one row per origin (with its line),
+    the newest failure. ``raw``: the bytes judged: a batch's bad line alone.
 
     The raw bytes are kept whole up to :data:`DEAD_LETTER_RAW_PREFIX`, beyond that as a
     prefix; ``raw_size`` and ``raw_sha256`` always describe the whole message. A dead letter
@@ -147,13 +162,21 @@ def dead_letter_row(
     """
     raw = raw or b""
     origin = origin_of(headers, source)
-    return {
+    row: dict[str, object] = {
         "source_topic": source.topic,
         "source_partition": source.partition,
         "source_offset": source.offset,
         "origin_topic": origin.topic,
         "origin_partition": origin.partition,
         "origin_offset": origin.offset,
+    }
+    # The lines only when not 0 (migration 018's columns, 0 by default): every dead letter
+    # of a single-event message is stored as before while 018 is pending.
+    if source.line:
+        row["source_line"] = source.line
+    if origin.line:
+        row["origin_line"] = origin.line
+    row.update({
         "reason": rejected.reason.value,
         "detail": rejected.detail,
         "event_id": rejected.event_id or "",
@@ -161,7 +184,8 @@ def dead_letter_row(
         "raw_base64": base64.b64encode(raw[:DEAD_LETTER_RAW_PREFIX]).decode("ascii"),
         "raw_sha256": hashlib.sha256(raw).hexdigest(),
         "failed_at": _ts(failed_at),
-    }
+    })
+    return row
 
 
 def _contact(p: ContactFields) -> dict[str, object]:

@@ -113,9 +113,10 @@ def _assert_upgraded(store: Store, before: dict[str, dict[str, dict[str, Any]]])
             f" AND name = '{table.name}'").result_rows
         assert keys == [("event_id", "")], table.name
         after = _newest_rows(store, table.name, final=True)
-        # columns added since (017: scans.dwell_seconds) read as NULL in the old rows
+        # columns added since (017: scans.dwell_seconds; 018: source_line) read as NULL or
+        # as their type's default (a line: 0) in the old rows
         added = set(table.optional)
-        assert all(row[c] is None for row in after.values() for c in added), table.name
+        assert all(row[c] in (None, 0) for row in after.values() for c in added), table.name
         after = {k: {c: v for c, v in row.items() if c not in added}
                  for k, row in after.items()}
         # every event survived, each as its newest row, and duplicates collapsed
@@ -127,6 +128,14 @@ def _assert_upgraded(store: Store, before: dict[str, dict[str, dict[str, Any]]])
         "ORDER BY source_offset").result_rows
     assert letters == [("t.raw.scans", 2, 40, "t.raw.scans", 2, 40, "bad_json"),
                        ("t.raw.scans", 2, 41, "t.raw.scans", 2, 41, "bad_json")]
+    # 018: a dead letter's origin includes its line in a batched message
+    keys = store.client.query(
+        f"SELECT name, sorting_key FROM system.tables WHERE database = '{db}'"
+        " AND name IN ('dead_letters', 'dead_letter_retries') ORDER BY name").result_rows
+    assert keys == [("dead_letter_retries", "origin_topic, origin_partition, origin_offset,"
+                     " raw_sha256, retried_at, audit_id, origin_line"),
+                    ("dead_letters", "origin_topic, origin_partition, origin_offset,"
+                     " raw_sha256, origin_line")]
     keys = store.client.query(
         f"SELECT sorting_key, partition_key FROM system.tables WHERE database = '{db}'"
         " AND name = 'buyer_events'").result_rows

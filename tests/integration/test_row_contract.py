@@ -91,7 +91,10 @@ def test_every_row_is_stored_under_the_strict_insert(day: DayRows, store: Store,
     # Rows with one sorting key collapse into one (ReplacingMergeTree, already on insert):
     # one row per distinct key is stored, none is dropped.
     key = sorting_key(store, table)
-    expected = len({tuple(str(row[k]) for k in key) for row in day.decoded(table)})
+    # an optional key column a row leaves out is stored as its default (a line: 0)
+    optional = TABLES_BY_NAME[table].optional
+    expected = len({tuple(str(row[k] if k in row or k not in optional else 0) for k in key)
+                    for row in day.decoded(table)})
     stored = store.query(f"SELECT count() FROM {store.database}.{table} FINAL").rows[0][0]
     assert stored == expected, (table, key, stored, expected)
 

@@ -77,7 +77,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     report = simulate_and_publish(settings, args.events, args.seed, rate=args.rate,
                                   truth_path=args.truth, progress=progress, surge=args.surge,
                                   previous_season_csv=season_csv,
-                                  scan_v2_share=args.scan_v2_share)
+                                  scan_v2_share=args.scan_v2_share, batch=args.batch)
     if args.json:
         emit_json(report)
     return 0
@@ -577,6 +577,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--scan-v2-share", type=float, default=0.0, metavar="SHARE",
                      help="send this share (0..1) of the scans as booth_scan version 2"
                           " (scanner_id, dwell_seconds); default 0")
+    sim.add_argument("--batch", type=int, default=1, metavar="N",
+                     help="up to N events per Kafka message, as NDJSON, batched per raw topic"
+                          " and partition as a gateway would (within the message size limit;"
+                          " malformed events travel inside batches too); default 1: one event"
+                          " per message")
     sim.add_argument("--json", action="store_true")
     sim.set_defaults(handler=_simulate)
 

@@ -32,6 +32,7 @@ def simulate_and_publish(
     previous_season_csv: Path | None = None,
     after_profiles: Callable[[], None] | None = None,
     scan_v2_share: float = 0.0,
+    batch: int = 1,
 ) -> dict[str, object]:
     """Generate ``events`` distinct valid events (plus resends and malformed messages),
     write the ground truth, publish everything; return the figures of the run.
@@ -50,10 +51,16 @@ def simulate_and_publish(
 
     ``scan_v2_share``: the share of scans sent as booth_scan version 2 (0..1; the
     simulator's ``SimulationParams.scan_v2_share``; ``ValueError`` outside 0..1).
+
+    ``batch``: up to that many events per Kafka message (NDJSON; ``publish(batch=...)``,
+    ``ValueError`` below 1); the report's ``kafka_messages`` says how many went out. The
+    ground truth is the same either way.
     """
     # Oversized messages must be oversized for the configured stream limit.
     if not 0.0 <= scan_v2_share <= 1.0:
         raise ValueError(f"--scan-v2-share must be within 0..1, not {scan_v2_share}")
+    if batch < 1:
+        raise ValueError(f"--batch must be at least 1 event per message, not {batch}")
     params = SimulationParams(max_message_bytes=settings.max_message_bytes,
                               scan_v2_share=scan_v2_share)
     parsed = parse_surge(surge, params) if surge is not None else None
@@ -79,17 +86,19 @@ def simulate_and_publish(
         progress(f"published {sent}/{total}")
 
     messages = sim.messages
-    sent, elapsed = 0, 0.0
+    sent, elapsed, kafka_messages = 0, 0.0, 0
     if after_profiles is not None:
         profiles = [m for m in messages if m.event_type == EventType.SUPPLIER_PROFILE]
         messages = [m for m in messages if m.event_type != EventType.SUPPLIER_PROFILE]
-        first = publish(profiles, settings, rate=rate)
-        sent, elapsed = first.sent, first.elapsed_s
+        first = publish(profiles, settings, rate=rate, batch=batch)
+        sent, elapsed, kafka_messages = first.sent, first.elapsed_s, first.kafka_messages
         progress(f"published {sent} supplier profiles (pre-registration)")
         after_profiles()
-    report = publish(messages, settings, rate=rate, progress=lambda n: tick(sent + n))
+    report = publish(messages, settings, rate=rate, progress=lambda n: tick(sent + n),
+                     batch=batch)
     out: dict[str, object] = {
         "events_produced": sent + report.sent,
+        "kafka_messages": kafka_messages + report.kafka_messages,
         "duplicates_resent": truth["duplicates_resent"],
         "malformed_sent": truth["malformed_sent"],
         "late_events": truth["late_events"],

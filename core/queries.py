@@ -171,11 +171,13 @@ EVENTS_STORED = NamedQuery(
 
 DEAD_LETTERS_BY_REASON = NamedQuery(
     "dead_letters_by_reason",
-    "dead letters per reason: distinct failed messages (or rows of a derived message) by"
-    " their origin, so a replay that fails again counts once; FINAL: its newest reason",
+    "dead letters per reason: distinct failed messages (lines of a batched message, rows"
+    " of a derived message) by their origin, so a replay that fails again counts once;"
+    " FINAL: its newest reason",
     (DEAD_LETTER_TABLE,), ("reason", "dead_letters"),
     lambda db: (f"SELECT reason,"
-                f" uniqExact(origin_topic, origin_partition, origin_offset, raw_sha256)"
+                f" uniqExact(origin_topic, origin_partition, origin_offset, origin_line,"
+                f" raw_sha256)"
                 f" AS dead_letters FROM {db}.{DEAD_LETTER_TABLE.name} FINAL"
                 " GROUP BY reason ORDER BY reason"),
     _counts_by_key,

@@ -45,7 +45,8 @@ SINK_BATCH_MS = Metric.SINK_BATCH_MS.value
 E2E_P50_MS = Metric.E2E_LATENCY_P50_MS.value
 E2E_P99_MS = Metric.E2E_LATENCY_P99_MS.value
 CONSUMER_LAG = Metric.CONSUMER_LAG.value
-_DL_KEY = "origin_topic, origin_partition, origin_offset, raw_sha256"  # a dead letter's key
+# a dead letter's key (origin_line: its line in a batched message, migration 018)
+_DL_KEY = "origin_topic, origin_partition, origin_offset, origin_line, raw_sha256"
 # the commands that write replay_audit rows (their audited(...) names): each always has a
 # row in the runs panel; a command not listed here still shows once it has run
 OPS_COMMANDS = tuple(c.value for c in OpsCommand)
@@ -134,7 +135,7 @@ def ops(db: str) -> DashboardSpec:
         PanelSpec(
             3, "死信原因 随时间", "Dead letters by reason over time", Kind.TIMESERIES,
             "SELECT $__timeInterval_ms(failed_at) AS time, reason,"
-            " uniqExact(origin_topic, origin_partition, origin_offset, raw_sha256)"
+            " uniqExact(origin_topic, origin_partition, origin_offset, origin_line, raw_sha256)"
             f" AS dead_letters FROM {db}.{DEAD_LETTER_TABLE.name} FINAL"
             " WHERE $__timeFilter_ms(failed_at) GROUP BY time, reason ORDER BY time, reason",
             Grid(0, 8, 12, 8), ("time", "reason", "dead_letters")),

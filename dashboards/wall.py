@@ -32,7 +32,8 @@ WALL_UID = "leadloom-wall"
 REFRESH = "10s"
 ON_SITE_MINUTES = 30  # "on site now": active (scan, inquiry or step) in the last 30 minutes
 # a dead letter is one failed message (or derived row) by its origin, as the CLI counts it
-_DEAD_LETTER = "uniqExact(origin_topic, origin_partition, origin_offset, raw_sha256)"
+_DEAD_LETTER = ("uniqExact(origin_topic, origin_partition, origin_offset, origin_line,"
+                " raw_sha256)")
 
 
 def wall(db: str) -> DashboardSpec:

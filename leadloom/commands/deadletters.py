@@ -1,9 +1,10 @@
 """``leadloom deadletters list|show``: dead letters with their retry status, read from the store.
 
 A dead letter is one ``dead_letters`` row (``FINAL``: the newest failure per key), keyed by
-its origin ``topic[partition]@offset`` (where the message was first read; a replayed or
-retried message that fails again replaces its dead letter) and ``raw_sha256`` (one message
-of a derived topic may hold several failed rows). Its retry status comes from
+its origin ``topic[partition]@offset[#line]`` (where the message was first read, and the
+line of a batched message, migration 018; a replayed or retried message that fails again
+replaces its dead letter) and ``raw_sha256`` (one message of a derived topic may hold
+several failed rows). Its retry status comes from
 ``dead_letter_retries`` (migration 016; ``leadloom deadletters retry``, see
 ``leadloom.commands.deadletters_retry``):
 
@@ -60,7 +61,7 @@ STATUS_SQL = (
     f" r.last_outcome = '{RetryOutcome.STILL_INVALID.value}', 'still invalid',"
     " 'not retryable')"
 )
-KEY = ("origin_topic", "origin_partition", "origin_offset", "raw_sha256")
+KEY = ("origin_topic", "origin_partition", "origin_offset", "origin_line", "raw_sha256")
 
 
 class DeadLetterError(RuntimeError):
@@ -147,10 +148,12 @@ def selection_sql(db: str, filters: Filters, still_dead_only: bool = False) -> s
     return (
         "SELECT * FROM ("
         "SELECT d.origin_topic AS origin_topic, d.origin_partition AS origin_partition,"
-        " d.origin_offset AS origin_offset, d.raw_sha256 AS raw_sha256, d.reason AS reason,"
+        " d.origin_offset AS origin_offset, d.origin_line AS origin_line,"
+        " d.raw_sha256 AS raw_sha256, d.reason AS reason,"
         " d.failed_at AS failed_at, d.raw_size AS raw_size, d.event_id AS event_id,"
         f" left(d.detail, {DETAIL_CHARS}) AS detail, d.source_topic AS source_topic,"
         " d.source_partition AS source_partition, d.source_offset AS source_offset,"
+        " d.source_line AS source_line,"
         " r.retries AS retries, r.last_at AS last_retried_at,"
         f" {STATUS_SQL} AS status"
         f" FROM (SELECT * FROM {db}.{DEAD_LETTER_TABLE.name} FINAL WHERE {where(filters)}) AS d"
@@ -158,7 +161,8 @@ def selection_sql(db: str, filters: Filters, still_dead_only: bool = False) -> s
         " argMax(outcome, retried_at) AS last_outcome"
         f" FROM {db}.{DEAD_LETTER_RETRIES.name} FINAL GROUP BY {key}) AS r"
         f" USING ({key})) {status}"
-        f" ORDER BY failed_at DESC, origin_topic, origin_partition, origin_offset, raw_sha256"
+        " ORDER BY failed_at DESC, origin_topic, origin_partition, origin_offset, origin_line,"
+        " raw_sha256"
         f"{limit}"
     )
 
@@ -173,8 +177,9 @@ def records(result: QueryResult) -> list[dict[str, Any]]:
 
 
 def ref_of(row: dict[str, Any], prefix: str = "origin") -> str:
+    """``topic[partition]@offset[#line]`` of a dead letter's origin (or source)."""
     return str(SourceRef(row[f"{prefix}_topic"], int(row[f"{prefix}_partition"]),
-                         int(row[f"{prefix}_offset"])))
+                         int(row[f"{prefix}_offset"]), int(row.get(f"{prefix}_line") or 0)))
 
 
 def list_dead_letters(settings: Settings, filters: Filters) -> dict[str, Any]:
@@ -200,18 +205,32 @@ _NO_REF = SourceRef("", 0, 0)
 
 
 def parse_ref(text: str) -> SourceRef:
-    """``topic[partition]@offset`` as dead letters and the origin header spell it."""
+    """``topic[partition]@offset[#line]`` as dead letters and the origin header spell it."""
     # the origin header's own parser: one definition of a valid reference
     ref = origin_of({ORIGIN_HEADER: text.encode("utf-8")}, _NO_REF)
     if ref is _NO_REF:
-        raise DeadLetterError(f"{text!r} is not a reference topic[partition]@offset"
+        raise DeadLetterError(f"{text!r} is not a reference topic[partition]@offset[#line]"
                               " (as 'deadletters list' prints it)")
     return ref
 
 
-def _at(ref: SourceRef, prefix: str) -> str:
-    return (f"{prefix}topic = {quote(ref.topic)} AND {prefix}partition = {ref.partition}"
-            f" AND {prefix}offset = {ref.offset}")
+def _at(ref: SourceRef, prefix: str, line: bool = True) -> str:
+    """The rows at ``ref``; ``line``: also its line (the archive has none: whole messages)."""
+    where = (f"{prefix}topic = {quote(ref.topic)} AND {prefix}partition = {ref.partition}"
+             f" AND {prefix}offset = {ref.offset}")
+    return f"{where} AND {prefix}line = {ref.line}" if line else where
+
+
+def archived_event(whole: bytes, line: int, sha256: str) -> bytes | None:
+    """The bytes of the event with ``sha256`` in an archived message: the whole message (a
+    single event), else its ``line`` (a batched message: ``streams.lines``); None if
+    neither has that hash (the archive's copy is not the dead letter's)."""
+    if _sha256(whole) == sha256:
+        return whole
+    lines = whole.split(b"\n")
+    if line < len(lines) and _sha256(lines[line]) == sha256:
+        return lines[line]
+    return None
 
 
 def archived_bytes(row: dict[str, Any]) -> bytes:
@@ -262,7 +281,7 @@ def show(settings: Settings, text: str) -> dict[str, Any]:
         raise DeadLetterError(f"no dead letter at {ref} (see 'leadloom deadletters list')")
     archive = records(read(
         settings, f"SELECT key_base64, value, value_base64, headers, kafka_timestamp"
-        f" FROM {db}.{RAW_ARCHIVE.name} WHERE {_at(ref, '')} LIMIT 1"))
+        f" FROM {db}.{RAW_ARCHIVE.name} WHERE {_at(ref, '', line=False)} LIMIT 1"))
     retries = records(read(
         settings, f"SELECT raw_sha256, retried_at, audit_id, outcome, reason, published_to"
         f" FROM {db}.{DEAD_LETTER_RETRIES.name} FINAL WHERE {_at(ref, 'origin_')}"
@@ -272,8 +291,9 @@ def show(settings: Settings, text: str) -> dict[str, Any]:
     for letter in letters:
         prefix = base64.b64decode(str(letter.pop("raw_base64")))
         sha = letter["raw_sha256"]
-        from_archive = whole is not None and _sha256(whole) == sha
-        raw = whole if from_archive and whole is not None else prefix
+        event = archived_event(whole, ref.line, sha) if whole is not None else None
+        from_archive = event is not None
+        raw = event if event is not None else prefix
         out.append({
             **letter, "ref": str(ref), "source": ref_of(letter, "source"),
             "raw": {"from": "raw_archive" if from_archive else "dead_letter",

@@ -9,12 +9,15 @@ For each selected dead letter (the listing's filters; only *still dead* ones, se
    ``leads.contributions``, ``identity.records``, ``matchmaking.requests`` ...) is
    ``not_retryable`` (``leadloom replay reprocess`` rebuilds derived state).
 2. **The whole bytes**: the raw archive's copy at the origin coordinates (its SHA-256 must be
-   the dead letter's), else the dead letter's own ``raw_base64`` when ``raw_size`` says it
-   is whole; else ``not_retryable`` (truncated).
+   the dead letter's; of a batched message, the origin line's), else the dead letter's own
+   ``raw_base64`` when ``raw_size`` says it is whole; else ``not_retryable`` (truncated).
+   A bad line of a batch is re-sent alone, as a message of one event.
 3. **Re-validated** by ``streams.validate.validate`` with the origin topic's event type and
    ``settings.max_message_bytes``: a rejection is ``still_invalid`` with today's reason.
 4. **Republished** to the origin topic with the archived key (else the registry's
-   ``key_of``), the archived headers and ``leadloom-origin`` = the origin reference: if the
+   ``key_of``; a batch's line: always ``key_of``, the batch's key belongs to its first
+   event), the archived headers and ``leadloom-origin`` = the origin reference (with
+   ``#line`` for a batch's line after the first): if the
    pipeline refuses it again, its dead letter is replaced, not added; if it passes, it is
    stored once (rows collapse on ``event_id``, leads count event ids).
 5. One ``dead_letter_retries`` row per dead letter (``send_ops_rows``), after the chunk's
@@ -35,7 +38,6 @@ failed (the rest went on; the failed ones stay still dead, without a retry row).
 from __future__ import annotations
 
 import base64
-import hashlib
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -50,6 +52,7 @@ from leadloom.commands.deadletters import (
     Filters,
     archive_headers,
     archived_bytes,
+    archived_event,
     quote,
     read,
     records,
@@ -83,7 +86,7 @@ Confirm = Callable[[int], str | None]  # number to republish -> None (go) or why
 
 @dataclass(frozen=True)
 class LetterKey:
-    """A dead letter's key (dead_letters' sorting key)."""
+    """A dead letter's key (dead_letters' sorting key; the origin carries its line)."""
 
     origin: SourceRef
     raw_sha256: str
@@ -112,6 +115,7 @@ def retry_row(key: LetterKey, retried_at: datetime, audit_id: str, outcome: Retr
         "origin_topic": key.origin.topic,
         "origin_partition": key.origin.partition,
         "origin_offset": key.origin.offset,
+        **({"origin_line": key.origin.line} if key.origin.line else {}),
         "raw_sha256": key.raw_sha256,
         "retried_at": retried_at.isoformat(timespec="milliseconds"),
         "audit_id": audit_id,
@@ -123,7 +127,13 @@ def retry_row(key: LetterKey, retried_at: datetime, audit_id: str, outcome: Retr
 
 def _key_of(row: dict[str, Any]) -> LetterKey:
     return LetterKey(SourceRef(str(row["origin_topic"]), int(row["origin_partition"]),
-                               int(row["origin_offset"])), str(row["raw_sha256"]))
+                               int(row["origin_offset"]), int(row.get("origin_line") or 0)),
+                     str(row["raw_sha256"]))
+
+
+def _message_of(origin: SourceRef) -> SourceRef:
+    """The archived message holding ``origin`` (the archive keeps whole messages)."""
+    return SourceRef(origin.topic, origin.partition, origin.offset)
 
 
 def _bytes_of(settings: Settings, keys: list[LetterKey]) -> tuple[dict[LetterKey, tuple[bytes,
@@ -133,11 +143,12 @@ def _bytes_of(settings: Settings, keys: list[LetterKey]) -> tuple[dict[LetterKey
     origins, for one chunk."""
     db = settings.clickhouse_database
     tuples = ", ".join(f"({quote(k.origin.topic)}, {k.origin.partition}, {k.origin.offset},"
-                       f" {quote(k.raw_sha256)})" for k in keys)
+                       f" {k.origin.line}, {quote(k.raw_sha256)})" for k in keys)
     letters = records(read(
-        settings, f"SELECT origin_topic, origin_partition, origin_offset, raw_sha256,"
-        f" raw_base64, raw_size FROM {db}.{DEAD_LETTER_TABLE.name} FINAL"
-        f" WHERE (origin_topic, origin_partition, origin_offset, raw_sha256) IN ({tuples})"))
+        settings, f"SELECT origin_topic, origin_partition, origin_offset, origin_line,"
+        f" raw_sha256, raw_base64, raw_size FROM {db}.{DEAD_LETTER_TABLE.name} FINAL"
+        " WHERE (origin_topic, origin_partition, origin_offset, origin_line, raw_sha256)"
+        f" IN ({tuples})"))
     prefixes = {_key_of(r): (base64.b64decode(str(r["raw_base64"])), int(r["raw_size"]))
                 for r in letters}
     origins = ", ".join(sorted({f"({quote(k.origin.topic)}, {k.origin.partition},"
@@ -175,10 +186,14 @@ def judge(settings: Settings, row: dict[str, Any], prefix: tuple[bytes, int] | N
     from_archive = False
     if archived is not None:
         whole = archived_bytes(archived)
-        if hashlib.sha256(whole).hexdigest() == key.raw_sha256:
-            raw, from_archive = whole, True
+        raw = archived_event(whole, key.origin.line, key.raw_sha256)
+        if raw is not None:
+            # a batch's line goes alone: keyed by key_of (the batch's key is its first
+            # event's), with the batch's headers
+            from_archive = raw is whole
             encoded = archived["key_base64"]
-            message_key = None if encoded is None else base64.b64decode(str(encoded))
+            if from_archive:
+                message_key = None if encoded is None else base64.b64decode(str(encoded))
             headers = dict(archive_headers(archived["headers"]))
     if raw is None and prefix is not None and len(prefix[0]) == prefix[1]:
         raw = prefix[0]
@@ -230,7 +245,8 @@ def select(settings: Settings, filters: Filters) -> list[dict[str, Any]]:
     rows = records(read(settings, selection_sql(settings.clickhouse_database, filters,
                                                       still_dead_only=True)))
     return sorted(rows, key=lambda r: (r["origin_topic"], int(r["origin_partition"]),
-                                       int(r["origin_offset"]), r["raw_sha256"]))
+                                       int(r["origin_offset"]), int(r.get("origin_line") or 0),
+                                       r["raw_sha256"]))
 
 
 def run_retry(settings: Settings, filters: Filters, *, dry_run: bool, confirm: Confirm,
@@ -297,7 +313,7 @@ def _chunk(settings: Settings, rows: list[dict[str, Any]], publisher: Publisher 
     try:
         for row in rows:
             d = judge(settings, row, prefixes.get(_key_of(row)),
-                      archive.get(_key_of(row).origin))
+                      archive.get(_message_of(_key_of(row).origin)))
             if d.outcome is RetryOutcome.REPUBLISHED and publisher is not None:
                 kwargs: dict[str, Any] = {"key": d.message_key} if d.archived_key else {}
                 d.sent = publisher.publish(d.raw, d.event_type, headers=d.headers, **kwargs)

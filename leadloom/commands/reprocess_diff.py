@@ -59,7 +59,7 @@ REBUILT_TABLES: tuple[str, ...] = tuple(t.name for t in EVENT_TABLES) + (
 ) + SNAPSHOT_VIEWS
 PROCESSING_COLUMNS = frozenset({
     "ingested_at", "updated_at", "resolved_at", "made_at", "detected_at", "failed_at",
-    "source_topic", "source_partition", "source_offset",
+    "source_topic", "source_partition", "source_offset", "source_line",
 })
 EXAMPLES = 3
 COUNTED_ONLY = frozenset({BUYER_MERGES_TABLE.name, BUYER_ALIASES.name})

@@ -7,18 +7,28 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import time
 from collections import defaultdict
+from datetime import UTC, datetime
 
+import orjson
 import pytest
 from kafka.partitioner.default import murmur2
 
 from core.kafka import producer
+from leadloom.commands.deadletters import archive_headers, parse_ref
 from leadloom.pipeline import Pipeline
 from producers.simulator import simulate_fair
 from producers.simulator.publish import publish
 from producers.simulator.recorder import MALFORMED
-from schemas.registry import RAW_PARTITIONS
+from schemas.deadletter import Reason
+from schemas.registry import ORIGIN_HEADER, RAW_PARTITIONS
+from streams.rows import SourceRef, dead_letter_row
+from streams.validate import Rejected
 from tests.conftest import running_pipeline
+from tests.factories import events as f
+from tests.factories.cli import run_cli
 from tests.integration.test_pipeline import assert_matches_truth, settle, stored
 
 pytestmark = pytest.mark.integration
@@ -90,3 +100,73 @@ def test_a_batched_day_with_poison_lines_is_stored_exactly_on_any_partition(
     settle(pipeline, 120)
     assert_matches_truth(pipeline, truth)
     assert query(f"SELECT count() FROM {db}.dead_letters FINAL").rows[0][0] == len(letters)
+
+
+def _json(done) -> dict:
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_dead_letter_of_a_batch_line_is_retried_alone_under_its_line(
+        pipeline: Pipeline) -> None:
+    """Line 1 of a batch is refused (unknown booth) and line 3, say, was refused by an earlier
+    rule (its dead letter injected at the batch's real coordinates): the retry re-judges
+    each line from the archived batch, re-sends line 3 alone as a message of one event with
+    its origin line in the header, and records both retries under their lines."""
+    live, db = pipeline.settings, pipeline.settings.clickhouse_database
+    topic = live.topics.raw("booth_scan")
+    docs = [f.scan(badge_id=f"B-LINE-{i}") for i in range(4)]
+    docs[1] = f.scan(badge_id="B-LINE-1", booth_id="NOPE-1")
+    lines = [f.encode(d) for d in docs]
+    kafka = producer(live)
+    try:
+        where = kafka.send(topic, value=b"\n".join(lines), partition=2).get(timeout=30)
+    finally:
+        kafka.close(timeout=10)
+    earlier = dead_letter_row(Rejected(Reason.INVALID_FIELD, "payload.note: an earlier rule"),
+                              SourceRef(topic, 2, where.offset, 3), lines[3],
+                              datetime.now(UTC))
+    kafka = producer(live)
+    try:
+        kafka.send(live.topics.dead_letters, orjson.dumps(earlier)).get(timeout=30)
+    finally:
+        kafka.close(timeout=10)
+    settle(pipeline, 60)
+    query = pipeline.store.query  # type: ignore[union-attr]
+    assert query(f"SELECT count() FROM {db}.scans FINAL").rows[0][0] == 3
+    listed = _json(run_cli(live, "deadletters", "list", "--json"))
+    refs = {d["ref"]: d for d in listed["dead_letters"]}
+    batch_ref = f"{topic}[2]@{where.offset}"
+    assert set(refs) == {f"{batch_ref}#1", f"{batch_ref}#3"}
+    shown = _json(run_cli(live, "deadletters", "show", f"{batch_ref}#1", "--json"))
+    [letter] = shown["dead_letters"]
+    assert letter["raw"]["from"] == "raw_archive"  # the line, cut from the archived batch
+    assert base64.b64decode(letter["raw"]["base64"]) == lines[1]
+
+    done = _json(run_cli(live, "deadletters", "retry", "--yes", "--json"))
+    outcomes = {i["ref"]: i for i in done["items"]}
+    assert outcomes[f"{batch_ref}#1"]["outcome"] == "still_invalid"
+    assert outcomes[f"{batch_ref}#1"]["reason"].startswith("unknown_booth")
+    resent = outcomes[f"{batch_ref}#3"]
+    assert resent["outcome"] == "republished"
+    settle(pipeline, 60)
+    # what the retry sent: line 3 alone, named by its origin line
+    at = parse_ref(resent["published_to"])
+    [(value, headers)] = query(
+        f"SELECT value, headers FROM {db}.raw_archive FINAL WHERE topic = '{at.topic}'"
+        f" AND partition = {at.partition} AND offset = {at.offset}").rows
+    assert value.encode() == lines[3]
+    origin = [v for n, v in archive_headers(headers) if n == ORIGIN_HEADER]
+    assert origin == [f"{batch_ref}#3".encode()]
+    # stored once; the retries are recorded under their lines and the listing joins them
+    assert query(f"SELECT count() FROM {db}.scans FINAL").rows[0][0] == 3
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and query(
+            f"SELECT count() FROM {db}.dead_letter_retries FINAL").rows[0][0] < 2:
+        time.sleep(0.3)
+    retried = query(f"SELECT origin_line, outcome FROM {db}.dead_letter_retries FINAL"
+                    " ORDER BY origin_line").rows
+    assert [tuple(r) for r in retried] == [(1, "still_invalid"), (3, "republished")]
+    after = _json(run_cli(live, "deadletters", "list", "--json"))
+    assert {d["ref"]: d["status"] for d in after["dead_letters"]} == {
+        f"{batch_ref}#1": "still invalid", f"{batch_ref}#3": "republished"}

@@ -126,3 +126,29 @@ def test_what_is_not_retryable_or_still_invalid_says_why() -> None:
     d = judge(S, row, (b"", 2), binary)  # whole only in the archive (base64 there)
     assert d.outcome is RetryOutcome.STILL_INVALID and d.reason.startswith("bad_json")
     assert base64.b64decode(binary["value"]) == b"\xff\xfe"
+
+
+def test_a_bad_line_of_a_batch_is_retried_alone_under_its_origin_line() -> None:
+    """Line 3 of a batched message (the archive holds the whole batch): the retry takes that
+    line's bytes from the archive, re-sends it as a message of one event keyed by the
+    registry's key_of (not the batch's key) and names its origin with the line."""
+    fixed = f.encode(f.scan(badge_id="B-3"))  # what failed then (say, a limit) passes now
+    lines = [f.encode(f.scan(badge_id=f"B-{i}")) for i in range(3)] + [fixed]
+    whole = b"\n".join(lines)
+    message = SourceRef(SCANS, 1, 40)
+    origin = SourceRef(SCANS, 1, 40, 3)
+    row, prefix = _letter(origin, fixed, "unknown_booth")
+    row["origin_line"] = 3
+    archived = _archived(message, whole, b"B-0", [("trace", b"t1")])
+    d = judge(S, row, prefix, archived)
+    assert d.outcome is RetryOutcome.REPUBLISHED and d.raw == fixed
+    assert not d.archived_key and d.message_key is None  # Publisher keys it with key_of
+    assert d.headers == {"trace": b"t1", ORIGIN_HEADER: b"u.raw.scans[1]@40#3"}
+    assert parse_ref("u.raw.scans[1]@40#3") == origin
+    # the line's bytes are the dead letter's own when the archive has no copy
+    d = judge(S, row, prefix, None)
+    assert d.outcome is RetryOutcome.REPUBLISHED and d.raw == fixed
+    # a line whose bytes differ from the dead letter's is not taken from the archive
+    other = _archived(message, b"\n".join(lines[:3] + [b"{}"]), None, [])
+    d = judge(S, row, prefix, other)
+    assert d.raw == fixed and d.headers == {ORIGIN_HEADER: b"u.raw.scans[1]@40#3"}

@@ -576,8 +576,12 @@ class Sink:
         for tp in self._raw_assigned:
             try:
                 position = self.consumer.position(tp, timeout_ms=POSITION_TIMEOUT_MS)
-            except Exception:  # noqa: BLE001 - an unknown position is read at the next poll
-                continue
+            except Exception:  # noqa: BLE001 - an unknown position is read at the next check
+                # No answer: the broker may be gone. Asking for the other partitions would
+                # cost the limit each (seconds with forty raw partitions) before an outage
+                # is noticed; the probe, due now, tells an outage from a slow answer.
+                self._contact_at = 0.0
+                return
             if position is not None and position > self._stored.get(tp, -1):
                 self._positions[tp] = self._stored[tp] = position
 

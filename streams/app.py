@@ -191,8 +191,9 @@ def create_app(settings: Settings, source: str | None = None) -> faust.App:
                     for block in chunk_rows(requests):
                         await match_requests_out.send(key=fair_id.encode(), value=block)
             # events, not messages: a batched message counts each of its lines
-            for topic, judged in out.events_by_topic.items():
-                meter.add(Metric.EVENTS_CONSUMED, topic, judged)
+            meter.consumed(e.message.topic for e in events)
+            for topic, extra in out.extra_events_by_topic.items():
+                meter.add(Metric.EVENTS_CONSUMED, topic, extra)
             if out.dead_letters:
                 log.info("%d dead letter(s) in a batch of %d", len(out.dead_letters), len(events))
 

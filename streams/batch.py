@@ -67,8 +67,9 @@ class BatchOutput:
     contributions_by_partition: dict[int, list[bytes]] = field(default_factory=dict)
     identity_by_fair: dict[str, list[bytes]] = field(default_factory=dict)
     match_requests_by_fair: dict[str, list[bytes]] = field(default_factory=dict)
-    # events judged per raw topic: a message's lines (streams.lines), 1 for a single event
-    events_by_topic: dict[str, int] = field(default_factory=dict)
+    # events judged beyond one per message, per raw topic: a batched message's lines after
+    # its first (streams.lines); a message's events = 1 + these
+    extra_events_by_topic: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -116,8 +117,15 @@ def process_batch(
     out = BatchOutput()
     for msg in messages:
         event_type = event_type_of_topic[msg.topic]
-        lines = event_lines(msg.value, max_bytes)
-        out.events_by_topic[msg.topic] = out.events_by_topic.get(msg.topic, 0) + len(lines)
+        value = msg.value
+        if value is None or b"\n" not in value:  # one event: the path it always took
+            _process_event(out, msg, SourceRef(msg.topic, msg.partition, msg.offset), value,
+                           event_type, max_bytes, partitions, now)
+            continue
+        lines = event_lines(value, max_bytes)
+        if len(lines) > 1:
+            out.extra_events_by_topic[msg.topic] = (
+                out.extra_events_by_topic.get(msg.topic, 0) + len(lines) - 1)
         for line, raw in lines:
             # each line alone: its own outcome, its own dead letter, its own lineage
             _process_event(out, msg, SourceRef(msg.topic, msg.partition, msg.offset, line),

@@ -51,5 +51,7 @@ def event_lines(raw: bytes | None, max_bytes: int) -> Sequence[Line]:
         pass
     else:
         return ((0, raw),)
-    lines = [(index, line) for index, line in enumerate(raw.split(b"\n")) if line.strip()]
+    # isspace() copies nothing (strip() would copy every line); b"" is not isspace()
+    lines = [(index, line) for index, line in enumerate(raw.split(b"\n"))
+             if line and not line.isspace()]
     return lines or ((0, raw),)

@@ -138,16 +138,6 @@ def _wait_until_visible(settings: Settings, partitions: dict[str, int],
         consumer.close()
 
 
-def consumer_lag(settings: Settings, group: str, topics: list[str]) -> int:
-    """Messages in ``topics`` not yet committed by ``group`` (uncommitted partitions count
-    from the beginning). Zero means the group has durably processed everything so far."""
-    reader = LagReader(settings)
-    try:
-        return sum(reader.partition_lags(group, topics).values())
-    finally:
-        reader.close()
-
-
 class LagReader:
     """Consumer lag per partition, on clients kept open between readings (a sampler reads
     every few seconds; connecting each time would cost more than the reading).

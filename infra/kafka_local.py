@@ -494,7 +494,7 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _port_owner(port: int) -> int | None:
+def port_owner(port: int) -> int | None:
     """Pid holding a socket on ``port``, when /proc shows it (other users' fds may be hidden)."""
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -514,7 +514,7 @@ def _check_ports(node: Node, brokers: int) -> None:
     for port in (node.port, node.controller_port):
         if _port_free(port):
             continue
-        owner = _port_owner(port)
+        owner = port_owner(port)
         name = Path((_cmdline(owner) or ["?"])[0]).name if owner else ""
         who = f" (pid {owner}, {name})" if owner else ""
         base = next((b for b in range(node.port + 10, 65000, 10)

@@ -144,6 +144,17 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(settings, args, progress=progress, emit_json=emit_json)
 
 
+def _offered_rates(text: str) -> list[float]:
+    """``--rates``: comma-separated positive events/s."""
+    try:
+        rates = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not rates or any(not r > 0 for r in rates):
+        raise argparse.ArgumentTypeError(f"rates must be positive events/s: {text!r}")
+    return rates
+
+
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.resolve:
         from leadloom.commands.resolve import quality
@@ -654,8 +665,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="end-to-end throughput and latency vs a bare consumer")
     bench.add_argument("--events", type=int, default=50_000, help="events for the throughput run")
-    bench.add_argument("--rate", type=float, default=1000, help="offered events/s for latency")
-    bench.add_argument("--latency-seconds", type=float, default=20, help="length of latency run")
+    bench.add_argument("--rates", type=_offered_rates, default=[1000.0, 5000.0],
+                       metavar="R[,R...]",
+                       help="offered events/s of the latency runs, one run each"
+                            " (default 1000,5000)")
+    bench.add_argument("--latency-seconds", type=float, default=20,
+                       help="length of each latency run")
+    bench.add_argument("--batch", type=int, default=1, metavar="N",
+                       help="events per Kafka message, NDJSON (default 1: one a message)")
     bench.add_argument("--workers", type=int, default=1)
     bench.add_argument("--allow-server-database", action="store_true",
                        help="with a server DSN: create the benchmark's own database there"

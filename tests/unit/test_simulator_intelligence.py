@@ -300,7 +300,7 @@ def test_simulate_command_refuses_a_bad_surge_before_publishing(monkeypatch, tmp
 
 def test_simulate_command_writes_the_previous_season(monkeypatch, tmp_path) -> None:
     class Report:
-        sent, elapsed_s = 0, 0.0
+        sent, elapsed_s, kafka_messages = 0, 0.0, 0
 
     sent: list = []
     monkeypatch.setattr(simulate_cmd, "ensure_topics", lambda settings: [])
@@ -315,7 +315,7 @@ def test_simulate_command_writes_the_previous_season(monkeypatch, tmp_path) -> N
     truth = orjson.loads((tmp_path / "t.json").read_bytes())
     assert truth["surge"]["cluster_id"] == "heze"
     assert {"events_produced", "duplicates_resent", "malformed_sent", "late_events",
-            "expected_valid_events", "ground_truth", "publish_s"} <= set(report)
+            "expected_valid_events", "ground_truth", "publish_s", "kafka_messages"} <= set(report)
     assert len(sent) == 1
 
 

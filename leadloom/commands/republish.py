@@ -4,8 +4,10 @@ topics with their original event ids, so the pipeline absorbs them and nothing c
 What is selected and skipped: :mod:`leadloom.commands.republish_select`. Each message goes
 out byte for byte (value, key, headers in order) to the topic and partition it was read
 from (the partitioner decides when that partition no longer exists), plus
-:data:`~schemas.registry.ORIGIN_HEADER` with its first coordinates when it has none, in
-(kafka_timestamp, topic, partition, offset) order, read from the archive in pages of
+:data:`~schemas.registry.ORIGIN_HEADER` with its first coordinates when it has none; a
+selected line of a batched message goes alone (its bytes, keyed by ``key_of``, the batch's
+headers, the origin naming its line); in (kafka_timestamp, topic, partition, offset, line)
+order, read from the archive in pages of
 :data:`PAGE_ROWS`, the next page read while one is sent (memory: two pages). The new
 messages carry the send time as their Kafka timestamp.
 
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from kafka.errors import KafkaError
 
 from core import kafka as llkafka
@@ -49,7 +52,7 @@ from leadloom.commands.republish_select import (
     decode_message,
     with_origin,
 )
-from schemas.registry import OpsCommand
+from schemas.registry import OpsCommand, key_of
 from schemas.scope import OPS_SCOPE
 from streams.rows import SourceRef
 
@@ -124,6 +127,15 @@ def _deferred_interrupts() -> Iterator[threading.Event]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _line_key(raw: bytes) -> bytes | None:
+    """The registry's key of a batch's line (a stored event: JSON); None if unreadable."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return key_of(doc) if isinstance(doc, dict) else None
 
 
 def ops_reader(settings: Settings) -> Query:
@@ -219,14 +231,18 @@ def _send(settings: Settings, sql: SelectionSql, total: int, run: Query,
                 page = pending.result()
                 if len(page) == PAGE_ROWS:
                     last = page[-1]
-                    after: PageKey = (int(last[0]), str(last[1]), int(last[2]), int(last[3]))
+                    after: PageKey = (int(last[0]), str(last[1]), int(last[2]), int(last[3]),
+                                      int(last[8]))
                     pending = reader.submit(fetch, after)
-                for _ts, topic, partition, offset, key64, value, encoded, headers in page:
+                for (_ts, topic, partition, offset, key64, value, encoded, headers, line,
+                     batched) in page:
                     if stop.is_set() or deliveries.failed or deliveries.faulted:
                         break
                     topic, partition, offset = str(topic), int(partition), int(offset)
                     key, raw, kept = decode_message(key64, value, encoded, headers)
-                    source = SourceRef(topic, partition, offset)
+                    if int(batched):  # a line alone: the batch's key is its first event's
+                        key = _line_key(raw)
+                    source = SourceRef(topic, partition, offset, int(line))
                     if topic not in partitions:
                         partitions[topic] = set(producer.partitions_for(topic) or ())
                     future = producer.send(

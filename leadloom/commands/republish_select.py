@@ -19,7 +19,13 @@ pipeline rejected or has not stored yet: a dead letter, which ``leadloom deadlet
 handles) and ``duplicate`` (a later copy of a selected event). With ``--cluster`` the first
 two are counted without a cluster (a message the pipeline did not store has none).
 
-Messages go out in (kafka_timestamp, topic, partition, offset) order; :func:`page_sql`
+A batched message (NDJSON, ``streams.lines``: a UTF-8 value that is not one JSON document
+and has several lines) is selected **per line**: each non-blank line is an event of its own
+with the message's coordinates and its line index, judged by the rules above, and a
+selected line goes out alone, as a message of one event (the batch's key is its first
+event's: a line is keyed by ``key_of``), its origin header naming its line.
+
+Messages go out in (kafka_timestamp, topic, partition, offset, line) order; :func:`page_sql`
 reads the next page after a key (keyset paging), so memory is one page whatever the day.
 Every archive read is ``FINAL`` (the archive keeps one row per topic, partition, offset).
 """
@@ -39,8 +45,8 @@ from streams.rows import SourceRef
 
 SKIP_REASONS = ("not_an_event", "not_stored", "duplicate")
 CLUSTER_COLUMN = "cluster_id"
-# (kafka timestamp in ms, topic, partition, offset): the send order and the paging key.
-PageKey = tuple[int, str, int, int]
+# (kafka timestamp in ms, topic, partition, offset, line): the send order and the paging key.
+PageKey = tuple[int, str, int, int, int]
 
 
 class SelectionError(ValueError):
@@ -137,6 +143,33 @@ class SelectionSql:
         self.topics = tuple(settings.topics.raw(t) for t in self.types)
         self.archive = f"{self.database}.{RAW_ARCHIVE.name}"
 
+    def events(self) -> str:
+        """The archive's events on the selected topics, as a subquery: a message of one
+        event as archived (line 0, batched 0); a batched message's non-blank lines, each
+        with its index, its bytes as ``value`` and the event columns read from it as the
+        archive reads them from a value (batched 1)."""
+        on_topics = f"topic IN ({_list(self.topics)})"
+        batched = ("value_base64 = 0 AND position(value, '\\n') > 0"
+                   " AND NOT isValidJSON(value)")
+        line = "tupleElement(numbered, 2)"
+        return (
+            "(SELECT topic, partition, offset, 0 AS line, 0 AS batched, kafka_timestamp,"
+            " key_base64, value, value_base64, headers, event_id, event_type, occurred_at"
+            f" FROM {self.archive} FINAL WHERE {on_topics} AND NOT ({batched})"
+            " UNION ALL"
+            " SELECT topic, partition, offset, tupleElement(numbered, 1) AS line, 1 AS batched,"
+            f" kafka_timestamp, key_base64, {line} AS value, value_base64, headers,"
+            f" JSONExtractString({line}, 'event_id') AS event_id,"
+            f" JSONExtractString({line}, 'event_type') AS event_type,"
+            f" parseDateTime64BestEffortOrNull(JSONExtractString({line}, 'occurred_at'), 3,"
+            " 'UTC') AS occurred_at"
+            " FROM (SELECT topic, partition, offset, kafka_timestamp, key_base64, value_base64,"
+            " headers, arrayJoin(arrayFilter(x -> NOT match(tupleElement(x, 2), '^\\s*$'),"
+            " arrayZip(range(length(splitByChar('\\n', value))),"
+            " splitByChar('\\n', value)))) AS numbered"
+            f" FROM {self.archive} FINAL WHERE {on_topics} AND {batched}))"
+        )
+
     # -- predicates over raw_archive's columns ---------------------------------------------
     def in_range(self) -> str:
         """On the selected topics and in the time range."""
@@ -185,29 +218,32 @@ class SelectionSql:
             " uniqExactIf(event_id, is_event AND is_stored AND in_cluster) AS events"
             f" FROM (SELECT topic, event_id, {self.is_event()} AS is_event,"
             f" {self.stored()} AS is_stored, {in_cluster} AS in_cluster"
-            f" FROM {self.archive} FINAL WHERE {self.in_range()})"
+            f" FROM {self.events()} WHERE {self.in_range()})"
             " GROUP BY topic ORDER BY topic"
         )
 
     def page_sql(self, after: PageKey | None, limit: int) -> str:
         """The next ``limit`` messages to send after ``after`` (None: from the first), in
         send order: ts_ms, topic, partition, offset, key_base64, value, value_base64,
-        headers (as [name, value_base64] pairs)."""
+        headers (as [name, value_base64] pairs), line, batched (1: ``value`` is that line
+        of a batched message)."""
         firsts = (f"SELECT tupleElement(first, 2), tupleElement(first, 3),"
-                  f" tupleElement(first, 4) FROM (SELECT"
-                  f" min((kafka_timestamp, topic, partition, offset)) AS first"
-                  f" FROM {self.archive} FINAL WHERE {self.selected()} GROUP BY event_id)")
-        where = [self.selected(), f"(topic, partition, offset) IN ({firsts})"]
+                  f" tupleElement(first, 4), tupleElement(first, 5) FROM (SELECT"
+                  f" min((kafka_timestamp, topic, partition, offset, line)) AS first"
+                  f" FROM {self.events()} WHERE {self.selected()} GROUP BY event_id)")
+        where = [self.selected(), f"(topic, partition, offset, line) IN ({firsts})"]
         if after is not None:
-            ts, topic, partition, offset = after
-            where.append(f"(toUnixTimestamp64Milli(kafka_timestamp), topic, partition, offset)"
-                         f" > ({int(ts)}, {quote(topic)}, {int(partition)}, {int(offset)})")
+            ts, topic, partition, offset, line = after
+            where.append(f"(toUnixTimestamp64Milli(kafka_timestamp), topic, partition, offset,"
+                         f" line) > ({int(ts)}, {quote(topic)}, {int(partition)},"
+                         f" {int(offset)}, {int(line)})")
         return (
             "SELECT toUnixTimestamp64Milli(kafka_timestamp) AS ts_ms, topic, partition,"
             " offset, key_base64, value, value_base64,"
-            " arrayMap(h -> [tupleElement(h, 1), tupleElement(h, 2)], headers) AS headers"
-            f" FROM {self.archive} FINAL WHERE {' AND '.join(where)}"
-            f" ORDER BY kafka_timestamp, topic, partition, offset LIMIT {int(limit)}"
+            " arrayMap(h -> [tupleElement(h, 1), tupleElement(h, 2)], headers) AS headers,"
+            " line, batched"
+            f" FROM {self.events()} WHERE {' AND '.join(where)}"
+            f" ORDER BY kafka_timestamp, topic, partition, offset, line LIMIT {int(limit)}"
         )
 
 
@@ -238,10 +274,16 @@ class Counts:
 def with_origin(headers: Sequence[tuple[str, bytes]], source: SourceRef
                 ) -> list[tuple[str, bytes]]:
     """The message's headers as they were, plus :data:`ORIGIN_HEADER` = ``source`` unless
-    it has one already (a republished message keeps its first reading as its origin)."""
+    it has one already (a republished message keeps its first reading as its origin).
+
+    A line of a batch sent alone (``source.line`` > 0) names its line: an existing header
+    without one (the batch's first reading, where the line was the same) gains ``#line``."""
     out = list(headers)
-    if not any(name == ORIGIN_HEADER for name, _ in out):
+    at = next((i for i, (name, _) in enumerate(out) if name == ORIGIN_HEADER), None)
+    if at is None:
         out.append((ORIGIN_HEADER, str(source).encode("utf-8")))
+    elif source.line and b"#" not in out[at][1]:
+        out[at] = (ORIGIN_HEADER, out[at][1] + f"#{source.line}".encode())
     return out
 
 

@@ -1,7 +1,8 @@
 """Batched raw messages (NDJSON) on the real broker and the real engine: a simulated day
 sent 30 events a message, its poison among good lines, then its events again in other
 batch shapes on other partitions. Every valid event is stored once, every bad line is one
-dead letter with its line, and the counts equal the simulator's truth."""
+dead letter with its line, and the counts equal the simulator's truth. A batch's dead
+letters are retried, and its stored events republished, each line alone."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ import pytest
 from kafka.partitioner.default import murmur2
 
 from core.kafka import producer
+from leadloom.commands import republish as rp
 from leadloom.commands.deadletters import archive_headers, parse_ref
+from leadloom.commands.republish_select import Selection
 from leadloom.pipeline import Pipeline
 from producers.simulator import simulate_fair
 from producers.simulator.publish import publish
@@ -170,3 +173,41 @@ def test_a_dead_letter_of_a_batch_line_is_retried_alone_under_its_line(
     after = _json(run_cli(live, "deadletters", "list", "--json"))
     assert {d["ref"]: d["status"] for d in after["dead_letters"]} == {
         f"{batch_ref}#1": "still invalid", f"{batch_ref}#3": "republished"}
+
+
+def test_replay_republish_sends_a_batchs_stored_lines_alone_and_nothing_counts_twice(
+        pipeline: Pipeline) -> None:
+    sim = simulate_fair(1500, seed=17)
+    truth = sim.ground_truth
+    publish(sim.messages, pipeline.settings, batch=BATCH)
+    settle(pipeline, 120)
+    assert_matches_truth(pipeline, truth)
+    query, db = stored(pipeline)
+
+    dry = rp.republish(pipeline.settings, Selection(), dry_run=True)
+    assert dry["selected"] == truth["expected_valid_events"]
+    assert dry["skipped"]["not_an_event"] + dry["skipped"]["not_stored"] == \
+        truth["malformed_sent"]
+    assert dry["skipped"]["duplicate"] == truth["duplicates_resent"]
+    done = rp.republish(pipeline.settings, Selection(), confirm=lambda _plan: None)
+    assert done["sent"] == truth["expected_valid_events"]
+    settle(pipeline, 120)
+    assert_matches_truth(pipeline, truth)
+
+    # every republished message is one event: a batch's line alone, its origin the line
+    resent = query(
+        f"SELECT value, base64Decode(tupleElement(arrayFirst(h -> tupleElement(h, 1) ="
+        f" '{ORIGIN_HEADER}', headers), 2)) FROM {db}.raw_archive FINAL"
+        f" WHERE has(headers.name, '{ORIGIN_HEADER}')").rows
+    assert len(resent) == truth["expected_valid_events"]
+    originals = {f"{t}[{p}]@{o}": v for t, p, o, v in query(
+        f"SELECT topic, partition, offset, value FROM {db}.raw_archive FINAL"
+        f" WHERE NOT has(headers.name, '{ORIGIN_HEADER}')").rows}
+    lined = 0
+    for value, origin in resent:
+        assert "\n" not in value
+        ref = parse_ref(origin)
+        whole = originals[str(SourceRef(ref.topic, ref.partition, ref.offset))]
+        assert whole.split("\n")[ref.line] == value
+        lined += ref.line > 0
+    assert lined > len(resent) / 2

@@ -38,12 +38,19 @@ def test_the_sql_selects_first_copies_of_stored_events_in_send_order(tmp_path: P
         (scans, 0, 3, 4, _event("r9", "buyer_registration", t0)),  # on another type's topic
         (regs, 0, 0, 7, _event("r1", "buyer_registration", t0)),
         ("other.raw.scans", 0, 0, 1, _event("s1", "booth_scan", t0)),  # another namespace
+        # a batch (NDJSON): each line judged as a message of its own would be
+        (scans, 2, 0, 8, b"\n".join([
+            _event("b1", "booth_scan", t0), b"", _event("s1", "booth_scan", t0),  # a resend
+            b'{"event_id": "b2"',  # broken JSON
+            _event("b3", "booth_scan", t0 + timedelta(hours=1)),
+            _event("b4", "booth_scan", t0)]) + b"\n"),  # not stored
     ]
     rows = [archive_row(t, p, o, int(t0.timestamp() * 1000) + ms, None, v, [])
             for t, p, o, ms, v in messages]
     store.insert_json_rows("raw_archive", [orjson.dumps(r) for r in rows])
     store.insert_json_rows("scans", [orjson.dumps({"event_id": e, "cluster_id": c})
-                                     for e, c in (("s1", "keqiao"), ("s2", "shaoxing"))])
+                                     for e, c in (("s1", "keqiao"), ("s2", "shaoxing"),
+                                                  ("b1", "keqiao"), ("b3", "shaoxing"))])
     store.insert_json_rows("registrations", [orjson.dumps({"event_id": e})
                                              for e in ("r1", "r9")])
 
@@ -54,24 +61,32 @@ def test_the_sql_selects_first_copies_of_stored_events_in_send_order(tmp_path: P
         sql, after, out = SelectionSql(selection, settings), None, []
         while True:
             rows = run(sql.page_sql(after, page))
-            out += [(r[1], r[2], r[3]) for r in rows]
+            out += [(r[1], r[2], r[3], r[8]) for r in rows]
             if len(rows) < page:
                 return out
             last = rows[-1]
-            after = (int(last[0]), last[1], int(last[2]), int(last[3]))
+            after = (int(last[0]), last[1], int(last[2]), int(last[3]), int(last[8]))
 
-    everything = [(scans, 1, 0), (scans, 0, 0), (regs, 0, 0)]
+    # (topic, partition, offset, line): a batch's lines b1 and b3, each alone
+    everything = [(scans, 1, 0, 0), (scans, 0, 0, 0), (regs, 0, 0, 0), (scans, 2, 0, 0),
+                  (scans, 2, 0, 4)]
     assert sent(Selection()) == everything
     assert sent(Selection(), page=1) == everything  # keyset paging loses nothing
     counts = Counts.of_rows(run(SelectionSql(Selection(), settings).count_sql()))
-    assert counts.selected == 3
-    assert counts.skipped == {"not_an_event": 2, "not_stored": 1, "duplicate": 1}
-    assert sent(Selection(clusters=("keqiao",))) == [(scans, 0, 0)]
-    assert sent(Selection(types=("buyer_registration",))) == [(regs, 0, 0)]
+    assert counts.selected == 5
+    assert counts.skipped == {"not_an_event": 3, "not_stored": 2, "duplicate": 2}
+    assert sent(Selection(clusters=("keqiao",))) == [(scans, 0, 0, 0), (scans, 2, 0, 0)]
+    assert sent(Selection(types=("buyer_registration",))) == [(regs, 0, 0, 0)]
     late = Selection(since=t0 + timedelta(minutes=30),
                      until=t0.astimezone(timezone(timedelta(hours=8))) + timedelta(hours=2))
-    assert sent(late) == [(scans, 1, 0)]
+    assert sent(late) == [(scans, 1, 0, 0), (scans, 2, 0, 4)]
+    # a batch's line goes out as its own bytes, flagged as a line
+    [line] = [r for r in run(SelectionSql(Selection(), settings).page_sql(None, 100))
+              if r[8] == 4]
+    assert (line[5], line[9]) == (_event("b3", "booth_scan", t0 + timedelta(hours=1)).decode(),
+                                  1)
     # messages that reached Kafka after the run began are not part of it
     before_r1 = SelectionSql(Selection(), settings, as_of=t0 + timedelta(milliseconds=6))
-    assert [(r[1], r[2], r[3]) for r in run(before_r1.page_sql(None, 100))] == everything[:2]
+    assert [(r[1], r[2], r[3], r[8]) for r in run(before_r1.page_sql(None, 100))] == \
+        everything[:2]
     store.close()

@@ -65,6 +65,12 @@ def test_the_origin_header_is_added_once_and_an_existing_one_kept() -> None:
     assert added == [("trace", b"1"), ("trace", b"2"), (ORIGIN_HEADER, b"ns.raw.scans[3]@42")]
     kept = [(ORIGIN_HEADER, b"ns.raw.scans[0]@7")]
     assert with_origin(kept, source) == kept
+    # a batch's line sent alone names its line; a first reading's header gains it
+    line = SourceRef("ns.raw.scans", 3, 42, 5)
+    assert with_origin([], line) == [(ORIGIN_HEADER, b"ns.raw.scans[3]@42#5")]
+    assert with_origin(kept, line) == [(ORIGIN_HEADER, b"ns.raw.scans[0]@7#5")]
+    named = [(ORIGIN_HEADER, b"ns.raw.scans[0]@7#2")]
+    assert with_origin(named, line) == named
 
 
 @pytest.mark.parametrize("value", [b'{"event_id": "e1"}', "扫码".encode(), b"\xff\xfe not utf-8",

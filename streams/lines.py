@@ -15,8 +15,10 @@ value is either
 
 A JSON array is **not** a batch: it stays one document whose top level is not an object
 (``not_an_object``), as before. A value that is not UTF-8 or not JSON as a whole but holds
-newlines is split all the same, and each line is judged alone (``\\n`` never occurs inside a
-UTF-8 multi-byte sequence, so splitting bytes is safe).
+newlines is split when at least one of its lines is a JSON document, and each line is then
+judged alone (``\\n`` never occurs inside a UTF-8 multi-byte sequence, so splitting bytes
+is safe); without any JSON line it is garbage that happens to hold a newline (binary bytes,
+text) and stays one message, one dead letter, as before batches.
 
 Limits: ``max_message_bytes`` (reason ``oversized``) applies to the whole message, before
 any split: a batch over it is one dead letter (its bytes and hash, as any oversized
@@ -37,7 +39,8 @@ def event_lines(raw: bytes | None, max_bytes: int) -> Sequence[Line]:
     """The events of a raw message, each with its line index (module docstring).
 
     ``((0, raw),)`` when the message is judged whole: no value, over ``max_bytes``, no
-    newline but trailing whitespace, or one JSON document. Never raises; never empty."""
+    newline but trailing whitespace, one JSON document, or no line that is JSON. Never
+    raises; never empty."""
     if raw is None or len(raw) > max_bytes:
         return ((0, raw),)
     at = raw.find(b"\n")
@@ -54,4 +57,14 @@ def event_lines(raw: bytes | None, max_bytes: int) -> Sequence[Line]:
     # isspace() copies nothing (strip() would copy every line); b"" is not isspace()
     lines = [(index, line) for index, line in enumerate(raw.split(b"\n"))
              if line and not line.isspace()]
-    return lines or ((0, raw),)
+    if not any(_is_json(line) for _, line in lines):  # a batch's first line decides at once
+        return ((0, raw),)  # garbage that happens to hold newlines: one message, as before
+    return lines
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return True

@@ -19,8 +19,8 @@ pipeline rejected or has not stored yet: a dead letter, which ``leadloom deadlet
 handles) and ``duplicate`` (a later copy of a selected event). With ``--cluster`` the first
 two are counted without a cluster (a message the pipeline did not store has none).
 
-A batched message (NDJSON, ``streams.lines``: a UTF-8 value that is not one JSON document
-and has several lines) is selected **per line**: each non-blank line is an event of its own
+A batched message (NDJSON, ``streams.lines``: a UTF-8 value that is not one JSON document,
+has several lines and at least one that is JSON) is selected **per line**: each non-blank line is an event of its own
 with the message's coordinates and its line index, judged by the rules above, and a
 selected line goes out alone, as a message of one event (the batch's key is its first
 event's: a line is keyed by ``key_of``), its origin header naming its line.
@@ -150,7 +150,8 @@ class SelectionSql:
         archive reads them from a value (batched 1)."""
         on_topics = f"topic IN ({_list(self.topics)})"
         batched = ("value_base64 = 0 AND position(value, '\\n') > 0"
-                   " AND NOT isValidJSON(value)")
+                   " AND NOT isValidJSON(value)"
+                   " AND arrayExists(x -> isValidJSON(x), splitByChar('\\n', value))")
         line = "tupleElement(numbered, 2)"
         return (
             "(SELECT topic, partition, offset, 0 AS line, 0 AS batched, kafka_timestamp,"

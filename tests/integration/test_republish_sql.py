@@ -34,6 +34,7 @@ def test_the_sql_selects_first_copies_of_stored_events_in_send_order(tmp_path: P
         (scans, 1, 0, 1, _event("s2", "booth_scan", t0 + timedelta(hours=1))),
         (scans, 1, 1, 9, _event("s1", "booth_scan", t0)),  # a resend of s1
         (scans, 0, 1, 2, b'{"event_id": "s3", '),  # broken JSON
+        (scans, 0, 4, 2, b"hello\nfrom a scanner"),  # text with a newline: one message
         (scans, 0, 2, 3, _event("s4", "booth_scan", t0)),  # a dead letter: not stored
         (scans, 0, 3, 4, _event("r9", "buyer_registration", t0)),  # on another type's topic
         (regs, 0, 0, 7, _event("r1", "buyer_registration", t0)),
@@ -74,7 +75,7 @@ def test_the_sql_selects_first_copies_of_stored_events_in_send_order(tmp_path: P
     assert sent(Selection(), page=1) == everything  # keyset paging loses nothing
     counts = Counts.of_rows(run(SelectionSql(Selection(), settings).count_sql()))
     assert counts.selected == 5
-    assert counts.skipped == {"not_an_event": 3, "not_stored": 2, "duplicate": 2}
+    assert counts.skipped == {"not_an_event": 4, "not_stored": 2, "duplicate": 2}
     assert sent(Selection(clusters=("keqiao",))) == [(scans, 0, 0, 0), (scans, 2, 0, 0)]
     assert sent(Selection(types=("buyer_registration",))) == [(regs, 0, 0, 0)]
     late = Selection(since=t0 + timedelta(minutes=30),

@@ -64,6 +64,16 @@ def test_ndjson_lines_keep_their_index_and_blank_lines_are_skipped() -> None:
     assert event_lines(raw, LIMIT) == [(0, a), (2, b + b"\r"), (4, c)]
 
 
+def test_garbage_holding_newlines_without_a_json_line_stays_one_message() -> None:
+    binary = bytes(range(255, -1, -1)) + b"KIND"  # holds a 0x0a byte
+    text = b"hello from a scanner\nsecond line\n"
+    for raw in (binary, text):
+        assert event_lines(raw, LIMIT) == ((0, raw),)
+        [letter] = letters(run(RawMessage("t.raw.scans", 0, 1, raw)))
+        assert letter["reason"] == Reason.BAD_JSON
+        assert base64.b64decode(letter["raw_base64"]) == raw  # the whole message, as before
+
+
 def test_an_oversized_batch_is_one_dead_letter_never_split() -> None:
     raw = b"\n".join(f.encode(f.scan()) for _ in range(200))
     assert len(raw) > 4096

@@ -20,10 +20,11 @@ handles) and ``duplicate`` (a later copy of a selected event). With ``--cluster`
 two are counted without a cluster (a message the pipeline did not store has none).
 
 A batched message (NDJSON, ``streams.lines``: a UTF-8 value that is not one JSON document,
-has several lines and at least one that is JSON) is selected **per line**: each non-blank line is an event of its own
-with the message's coordinates and its line index, judged by the rules above, and a
-selected line goes out alone, as a message of one event (the batch's key is its first
-event's: a line is keyed by ``key_of``), its origin header naming its line.
+has several lines and at least one that is JSON) is selected **per line**: each non-blank
+line is an event of its own with the message's coordinates and its line index, judged by
+the rules above, and a selected line goes out alone, as a message of one event (the
+batch's key is its first event's: a line is keyed by ``key_of``), its origin header naming
+its line.
 
 Messages go out in (kafka_timestamp, topic, partition, offset, line) order; :func:`page_sql`
 reads the next page after a key (keyset paging), so memory is one page whatever the day.

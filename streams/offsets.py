@@ -151,8 +151,10 @@ async def heal_stuck(consumer: GuardedConsumer, suspects: Mapping[TP, int],
     hole that in-flight batches will fill resolves itself first. The broker is then asked
     (``probe``, run in a thread) which offsets from the floor on hold a deliverable
     record. Those that hold none are acked, so the commit passes them; if the floor itself
-    holds a record while later offsets are acked, the partition is re-read from the floor.
-    If the probe fails, a hole is re-read as before (safe: only slower if it is a marker).
+    holds a record while later offsets are acked, or the record there was handed to the
+    streams since the last seek and never processed (nothing acked after it: a hand-over
+    a rebalance cancelled), the partition is re-read from the floor. If the probe fails,
+    a hole is re-read as before (safe: only slower if it is a marker).
     """
     topics = set(topics)
     ends = await _end_offsets(consumer, topics)
@@ -175,8 +177,10 @@ async def heal_stuck(consumer: GuardedConsumer, suspects: Mapping[TP, int],
                 log.info("%s: commits stuck at %d; %d offset(s) up to %d hold no deliverable "
                          "record (transaction markers, aborted records): passed",
                          tp, floor, len(skipped), skipped[-1])
-            if skipped[:1] == [floor] or not consumer.acked(tp):
-                continue  # the commit can move now, or nothing past the floor is waiting
+            if skipped[:1] == [floor]:
+                continue  # the commit can move now
+            if not consumer.acked(tp) and not _handed_over_since(consumer, tp, floor):
+                continue  # nothing past the floor waits, and the floor's record is to come
             if scan is None or scan.record_at_start:
                 log.warning("%s: commits stuck at %d behind a hole; re-reading from there",
                             tp, floor)
@@ -184,6 +188,14 @@ async def heal_stuck(consumer: GuardedConsumer, suspects: Mapping[TP, int],
     # End offsets from the start of this check will do: a suspect is only acted on when
     # the next check, with fresh ones, finds it stuck at the same offset.
     return stuck_partitions(consumer, topics, ends)
+
+
+def _handed_over_since(consumer: GuardedConsumer, tp: TP, floor: int) -> bool:
+    """Whether the record at ``floor`` (or a later one) was handed to the streams since the
+    partition was last sought: then a floor stuck with nothing acked is a record the worker
+    lost (a hand-over a rebalance cancelled), not one still on its way, and is re-read."""
+    handed = consumer.handed_over(tp)
+    return handed is not None and handed >= floor
 
 
 async def _end_offsets(consumer: GuardedConsumer, topics: set[str]) -> dict[TP, int]:
@@ -210,5 +222,4 @@ async def rewind(consumer: GuardedConsumer, tp: TP, to: int | None = None) -> No
     start = consumer.floor(tp)
     if to is not None:
         start = min(start, to)
-    consumer.forget_acks(tp)
-    await consumer.seek(tp, start)
+    await consumer.rewind_to(tp, start)

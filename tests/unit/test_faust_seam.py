@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import hashlib
 import inspect
 import weakref
 from collections import defaultdict
@@ -32,12 +33,14 @@ from streams.faust_seam import (
     READ_COMMITTED,
     GuardedConsumer,
     GuardedConsumerThread,
+    _deliver,
     guarded_consumer,
     install_guarded_transport,
     set_in_partition_of,
 )
 
 IDENTITY = TP("unit-seam.identity.records", 3)
+DRAIN_LOOP_DIGEST = "44a2500309e83c63"
 
 
 @pytest.fixture
@@ -67,6 +70,12 @@ def test_the_private_methods_we_override_still_exist_with_their_signatures() -> 
     assert list(inspect.signature(
         faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer).parameters)[:2] == [
         "self", "transport"]
+    # the fetch loop is a copy with one change: any change to Faust's own is to be read
+    # and carried over (the digest of faust-streaming 0.15.3's source of the method)
+    source = inspect.getsource(base._drain_messages)
+    assert hashlib.sha256(source.encode()).hexdigest()[:16] == DRAIN_LOOP_DIGEST, (
+        "faust-streaming's Consumer._drain_messages changed: compare it with "
+        "GuardedConsumer._drain_messages, then update DRAIN_LOOP_DIGEST")
     # the public methods the seam and its users call
     for name in ("ack", "seek", "earliest_offsets", "highwaters", "assignment"):
         assert callable(getattr(base, name)), name
@@ -171,3 +180,157 @@ def test_the_guard_is_installed_before_faust_builds_its_consumer() -> None:
     guarded = new_app()
     install_guarded_transport(guarded)
     assert isinstance(guarded_consumer(guarded), GuardedConsumer)
+
+
+# -- the fetch loop: a record handed over without a task unless it must wait ----------------
+
+def test_a_hand_over_that_does_not_wait_finishes_without_a_task() -> None:
+    done: list[int] = []
+
+    async def handover() -> None:
+        done.append(1)
+
+    async def main() -> None:
+        tasks_before = len(asyncio.all_tasks())
+        assert _deliver(handover()) is None
+        assert done == [1] and len(asyncio.all_tasks()) == tasks_before
+
+    asyncio.run(main())
+
+
+def test_a_hand_over_that_waits_is_resumed_where_it_waited() -> None:
+    steps: list[str] = []
+
+    async def handover(room: asyncio.Future[int]) -> None:
+        steps.append("queued")
+        await asyncio.sleep(0)  # a bare yield
+        steps.append(f"room {await room}")
+
+    async def main() -> None:
+        room: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        rest = _deliver(handover(room))
+        assert rest is not None and steps == ["queued"]
+        task = asyncio.ensure_future(rest)
+        await asyncio.sleep(0.01)
+        assert not task.done()
+        room.set_result(5)
+        await task
+        assert steps == ["queued", "room 5"]
+
+    asyncio.run(main())
+
+
+def test_a_waiting_hand_over_is_cancelled_where_it_waits() -> None:
+    cleaned: list[bool] = []
+
+    async def handover(room: asyncio.Future[None]) -> None:
+        try:
+            await room
+        finally:
+            cleaned.append(True)
+
+    async def main() -> None:
+        room: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        rest = _deliver(handover(room))
+        assert rest is not None
+        task = asyncio.ensure_future(rest)
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert cleaned == [True] and room.cancelled()
+
+    asyncio.run(main())
+
+
+def test_a_hand_over_that_fails_raises_as_it_would() -> None:
+    async def handover() -> None:
+        raise ValueError("undecodable")
+
+    with pytest.raises(ValueError, match="undecodable"):
+        _deliver(handover())
+
+
+def test_the_fetch_loop_hands_over_in_order_and_races_only_a_waiting_record() -> None:
+    """GuardedConsumer._drain_messages on the real class, fed two fetches: the second
+    fetch's first record meets a full queue while a flow stop comes (a rebalance): it is
+    cancelled as Faust cancels it, its read offset is passed as Faust passes it, and the
+    loop goes on."""
+    fetches = [[message(IDENTITY, o) for o in (10, 11, 12)],
+               [message(IDENTITY, o) for o in (13, 14)]]
+    handed: list[int] = []
+    cancelled: list[int] = []
+
+    async def main() -> GuardedConsumer:
+        # built on the running loop: the consumer's flow events belong to the loop
+        consumer = guarded_consumer(create_app(Settings(namespace="unit-seam",
+                                                        data_dir=Path("/nonexistent"))))
+        fetcher = SimpleNamespace(_stopped=asyncio.Event())
+        full = asyncio.get_running_loop().create_future()
+
+        async def getmany(timeout: float):  # type: ignore[no-untyped-def]
+            if not fetches:
+                fetcher._stopped.set()
+                return
+            for m in fetches.pop(0):
+                yield m.tp, m
+
+        async def callback(m: Message) -> None:
+            if m.offset == 13:
+                consumer.suspend_flow.set()  # a rebalance starts while the queue is full
+                try:
+                    await full
+                except asyncio.CancelledError:
+                    cancelled.append(m.offset)
+                    raise
+            handed.append(m.offset)
+
+        consumer.getmany = getmany  # type: ignore[method-assign]
+        consumer.callback = callback
+        consumer._read_offset[IDENTITY] = 10
+        await asyncio.wait_for(consumer._drain_messages(fetcher), timeout=5)
+        return consumer
+
+    consumer = asyncio.run(main())
+    assert handed == [10, 11, 12, 14]
+    assert cancelled == [13]
+    assert consumer._read_offset[IDENTITY] == 14
+
+
+def test_a_rewind_during_a_fetch_seeks_after_the_fetched_records_are_handed_over() -> None:
+    """A seek in the middle of a fetched batch would let the batch's later records move the
+    read offset past the re-read ones (Faust drops those as old): it waits for the batch."""
+    fetches = [[message(IDENTITY, o) for o in (10, 11, 12)], [message(IDENTITY, 13)]]
+    log: list[str] = []
+
+    async def main() -> None:
+        consumer = guarded_consumer(create_app(Settings(namespace="unit-seam",
+                                                        data_dir=Path("/nonexistent"))))
+        fetcher = SimpleNamespace(_stopped=asyncio.Event())
+
+        async def getmany(timeout: float):  # type: ignore[no-untyped-def]
+            if not fetches:
+                fetcher._stopped.set()
+                return
+            for m in fetches.pop(0):
+                yield m.tp, m
+
+        async def callback(m: Message) -> None:
+            log.append(f"handed {m.offset}")
+            if m.offset == 11:
+                await consumer.rewind_to(IDENTITY, 10)
+
+        async def seek(tp: TP, offset: int) -> None:
+            log.append(f"seek {offset}")
+            consumer._read_offset[tp] = offset
+
+        consumer.getmany = getmany  # type: ignore[method-assign]
+        consumer.callback = callback
+        consumer.seek = seek  # type: ignore[method-assign]
+        consumer.assignment = lambda: {IDENTITY}  # type: ignore[method-assign]
+        consumer._acked[IDENTITY].extend([10])
+        await asyncio.wait_for(consumer._drain_messages(fetcher), timeout=5)
+        assert consumer.acked(IDENTITY) == []  # forgotten: read again
+
+    asyncio.run(main())
+    assert log == ["handed 10", "handed 11", "handed 12", "seek 10", "handed 13"]

@@ -187,3 +187,22 @@ def test_a_rewind_re_reads_from_the_commit_or_an_earlier_offset() -> None:
     fresh = broker.attach(consumer([5], committed=None, log_start=3))
     asyncio.run(rewind(fresh, TOPIC_PARTITION))
     assert broker.seeks[-1] == (TOPIC_PARTITION, 3)  # nothing committed: the log start
+
+
+def test_a_handed_over_record_never_processed_is_re_read() -> None:
+    # The record at the floor went to the streams and nothing was acked after it (a
+    # hand-over a rebalance cancelled, at the partition's end): nothing else will come.
+    broker = FakeBroker({TOPIC_PARTITION: Scan(100, 101, (100,))}, ends={TOPIC_PARTITION: 101})
+    c = broker.attach(consumer([], committed=100))
+    c._read_offset = {TOPIC_PARTITION: 100}
+    c._handed = {TOPIC_PARTITION: 100}
+    heal(c, broker, {TOPIC_PARTITION: 100})
+    assert broker.seeks == [(TOPIC_PARTITION, 100)]
+
+    # Sought since (the read offset moved elsewhere): the hand-over is history, wait.
+    broker = FakeBroker({TOPIC_PARTITION: Scan(100, 101, (100,))}, ends={TOPIC_PARTITION: 101})
+    c = broker.attach(consumer([], committed=100))
+    c._read_offset = {TOPIC_PARTITION: 99}
+    c._handed = {TOPIC_PARTITION: 100}
+    heal(c, broker, {TOPIC_PARTITION: 100})
+    assert broker.seeks == []

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -379,8 +380,16 @@ def _add_matchmaker(app: faust.App, settings: Settings) -> None:
                     await matches_out.send(value=block)
 
 
+# The worker allocates a few containers per event and keeps large tables in memory: at
+# Python's default (a gen-0 collection every 700 allocations, and full collections of the
+# growing tables) the collector took about a sixth of the processing core's time
+# (measured offline: 60.5 -> 52.3 us/event, leads aggregation 17.9 -> 7.8).
+GC_THRESHOLDS = (50_000, 50, 100)
+
+
 def run_worker(settings: Settings, loglevel: str = "warn") -> None:
     """Run one stream worker in the foreground until SIGTERM/SIGINT."""
+    gc.set_threshold(*GC_THRESHOLDS)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     # Client libraries log every send at DEBUG; building those records costs real time.

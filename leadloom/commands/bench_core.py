@@ -11,6 +11,7 @@ as the agents' output is cut (``chunk_rows``). Tables are dicts here; nothing is
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from core.settings import Settings
 from producers.simulator.recorder import OutgoingMessage
 from schemas.registry import LEAD_CONTRIBUTIONS, RAW_PARTITIONS, RAW_TOPIC_BY_EVENT_TYPE
-from streams.app import agent_batching
+from streams.app import GC_THRESHOLDS, agent_batching
 from streams.batch import RawMessage, aggregate_leads, chunk_rows, process_batch
 from streams.identity.stream import IdentityStreams, Outputs
 from streams.matchmaking import Matchmaker
@@ -44,8 +45,18 @@ def offline_core_rate(messages: Sequence[OutgoingMessage], settings: Settings) -
 
     Raw messages are spread over the raw partitions round-robin (partitions only name
     sources here). CPU time rather than wall time: the machine is shared with whatever
-    else runs, and the core never waits.
+    else runs, and the core never waits. The collector runs as in a worker
+    (``streams.app.GC_THRESHOLDS``), so that the two rates compare like with like.
     """
+    saved = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        return _run_core(messages, settings)
+    finally:
+        gc.set_threshold(*saved)
+
+
+def _run_core(messages: Sequence[OutgoingMessage], settings: Settings) -> CoreRate:
     topics = settings.topics
     event_type_of = {topics.raw(t): t for t in RAW_TOPIC_BY_EVENT_TYPE}
     contributions_topic = topics.lead_contributions

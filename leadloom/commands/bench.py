@@ -4,8 +4,8 @@ Phases, in one fresh namespace and a fresh embedded store:
 1. warm-up: a small day through the pipeline, so workers hold their partitions;
 2. offline core: the throughput day's messages through the processing core alone, in this
    process, no Kafka (``bench_core``): the rate the pipeline is compared with;
-3. throughput: a publisher in a process of its own (``bench_load``), the day simulated
-   before the clock starts, publishes ``--events`` as fast as it can; events/s = events /
+3. throughput: a publisher in a process of its own (``bench_load``), handed the same
+   day before the clock starts, publishes ``--events`` as fast as it can; events/s = events /
    (time the last row became visible - the go); CPU per event of each process over it;
 4. baseline: a bare kafka-python consumer reads the same raw messages, at its steady
    rate (clock from its first records, which come after about half a second of
@@ -82,11 +82,11 @@ def _measure(pipeline: Pipeline, settings: Settings, args: argparse.Namespace,
     progress(f"offline core: {len(day)} messages through the processing core alone")
     core = offline_core_rate(day, settings)
 
-    publisher = Publisher(settings, Load(args.events, seed=2, batch=args.batch))
+    publisher = Publisher(settings, Load(day, batch=args.batch))
     try:
         processes = _processes(pipeline, settings)
         cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
-        progress(f"throughput: publishing {publisher.messages} messages")
+        progress(f"throughput: publishing {len(day)} events")
         t0 = time.time()
         publisher.go()
         published = publisher.wait(1800)
@@ -109,7 +109,9 @@ def _measure(pipeline: Pipeline, settings: Settings, args: argparse.Namespace,
     for index, rate in enumerate(args.rates):
         n_latency = int(rate * args.latency_seconds)
         progress(f"latency: {n_latency} events at {rate:.0f}/s")
-        probe = Publisher(settings, Load(n_latency, seed=3 + index, rate=rate, probe=True,
+        stamped = [m for m in simulate_fair(n_latency, seed=3 + index, params=params).messages
+                   if m.kind == "valid"][:n_latency]
+        probe = Publisher(settings, Load(stamped, rate=rate, restamp_now=True,
                                          batch=args.batch))
         try:
             lat_start = datetime.now(UTC)
@@ -119,7 +121,7 @@ def _measure(pipeline: Pipeline, settings: Settings, args: argparse.Namespace,
             probe.close()
         _wait(pipeline, 600, "latency run")
         p50, p95, p99 = _latency(query, db, lat_start)
-        latency[f"{rate:g}"] = {"p50": p50, "p95": p95, "p99": p99, "events": probe.messages}
+        latency[f"{rate:g}"] = {"p50": p50, "p95": p95, "p99": p99, "events": len(stamped)}
 
     rss = {"sink_and_store": peak_rss_mb(os.getpid())}
     for index, pid in enumerate(pipeline.worker_pids()):

@@ -1,10 +1,11 @@
 """The load ``leadloom bench`` offers, and what each process spends on it.
 
-:class:`Publisher` simulates and publishes in a process of its own, so that the producer
+:class:`Publisher` publishes in a process of its own, so that the producer
 neither shares the interpreter lock with the sink it measures nor sets the pace for it:
-the day is simulated before the clock starts, and the clock starts when the publisher is
-told to go. :func:`cpu_seconds` reads a process's CPU time from ``/proc``, so the bench
-can report CPU per event for the workers, the sink's process, the broker and the publisher.
+it gets the day the bench simulated (the same events the offline core ran), and the
+clock starts when the publisher is told to go. :func:`cpu_seconds` reads a process's CPU
+time from ``/proc``, so the bench can report CPU per event for the workers, the sink's
+process, the broker and the publisher.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import Settings
+from producers.simulator.recorder import OutgoingMessage
 
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 _READY_TIMEOUT_S = 300.0
@@ -45,19 +47,19 @@ class Published:
 
 @dataclass(frozen=True)
 class Load:
-    """What to publish: a simulated day (``seed``), all of it, or only its valid events
-    restamped at the send time (a latency probe), paced to ``rate`` events/s (None: as
-    fast as the producer goes), at most ``batch`` events per Kafka message (NDJSON)."""
+    """What to publish: ``messages`` in order, paced to ``rate`` events/s (None: as fast as
+    the producer goes), restamped at the send time if ``restamp_now`` (a latency probe), at
+    most ``batch`` events per Kafka message (NDJSON)."""
 
-    events: int
-    seed: int
+    messages: list[OutgoingMessage]
     rate: float | None = None
-    probe: bool = False
+    restamp_now: bool = False
     batch: int = 1
 
 
 class Publisher:
-    """A process of its own that simulates ``load`` at once and publishes it on :meth:`go`.
+    """A process of its own that takes ``load`` (the bench simulated it) and publishes it
+    on :meth:`go`.
 
     Raises ``RuntimeError`` with the child's reason if it fails or does not get ready.
     """
@@ -69,7 +71,7 @@ class Publisher:
                                        name="bench-publisher", daemon=True)
         self.process.start()
         child.close()
-        self.messages = int(self._receive("ready", _READY_TIMEOUT_S))
+        self._receive("ready", _READY_TIMEOUT_S)  # started, its imports done
 
     @property
     def pid(self) -> int:
@@ -108,19 +110,14 @@ class Publisher:
 
 def _publisher_main(settings: Settings, load: Load, conn: Connection) -> None:
     # imported here: the spawned child starts from a bare interpreter
-    from producers.simulator import SimulationParams, simulate_fair
     from producers.simulator.publish import publish
 
     try:
-        params = SimulationParams(max_message_bytes=settings.max_message_bytes)
-        messages = simulate_fair(load.events, seed=load.seed, params=params).messages
-        if load.probe:
-            messages = [m for m in messages if m.kind == "valid"][:load.events]
-        conn.send(("ready", len(messages)))
+        conn.send(("ready", None))
         conn.recv()
         started, cpu = time.time(), time.process_time()
-        report = publish(messages, settings, rate=load.rate, restamp_now=load.probe,
-                         batch=load.batch)
+        report = publish(load.messages, settings, rate=load.rate,
+                         restamp_now=load.restamp_now, batch=load.batch)
         conn.send(("done", {"messages": report.kafka_messages, "events": report.sent,
                             "seconds": time.time() - started,
                             "cpu_s": time.process_time() - cpu}))

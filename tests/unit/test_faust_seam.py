@@ -251,6 +251,28 @@ def test_a_hand_over_that_fails_raises_as_it_would() -> None:
         _deliver(handover())
 
 
+def loop_consumer() -> GuardedConsumer:
+    """The worker's guarded consumer, built on the running loop (its flow events belong to
+    the loop that waits on them)."""
+    return guarded_consumer(create_app(Settings(namespace="unit-seam",
+                                                data_dir=Path("/nonexistent"))))
+
+
+async def drain(consumer: GuardedConsumer, fetches: list[list[Message]]) -> None:
+    """Run the consumer's fetch loop over ``fetches`` (one list per fetch), then stop it."""
+    fetcher = SimpleNamespace(_stopped=asyncio.Event())
+
+    async def getmany(timeout: float):  # type: ignore[no-untyped-def]
+        if not fetches:
+            fetcher._stopped.set()
+            return
+        for m in fetches.pop(0):
+            yield m.tp, m
+
+    consumer.getmany = getmany  # type: ignore[method-assign]
+    await asyncio.wait_for(consumer._drain_messages(fetcher), timeout=5)
+
+
 def test_the_fetch_loop_hands_over_in_order_and_races_only_a_waiting_record() -> None:
     """GuardedConsumer._drain_messages on the real class, fed two fetches: the second
     fetch's first record meets a full queue while a flow stop comes (a rebalance): it is
@@ -262,18 +284,8 @@ def test_the_fetch_loop_hands_over_in_order_and_races_only_a_waiting_record() ->
     cancelled: list[int] = []
 
     async def main() -> GuardedConsumer:
-        # built on the running loop: the consumer's flow events belong to the loop
-        consumer = guarded_consumer(create_app(Settings(namespace="unit-seam",
-                                                        data_dir=Path("/nonexistent"))))
-        fetcher = SimpleNamespace(_stopped=asyncio.Event())
+        consumer = loop_consumer()
         full = asyncio.get_running_loop().create_future()
-
-        async def getmany(timeout: float):  # type: ignore[no-untyped-def]
-            if not fetches:
-                fetcher._stopped.set()
-                return
-            for m in fetches.pop(0):
-                yield m.tp, m
 
         async def callback(m: Message) -> None:
             if m.offset == 13:
@@ -285,10 +297,9 @@ def test_the_fetch_loop_hands_over_in_order_and_races_only_a_waiting_record() ->
                     raise
             handed.append(m.offset)
 
-        consumer.getmany = getmany  # type: ignore[method-assign]
         consumer.callback = callback
         consumer._read_offset[IDENTITY] = 10
-        await asyncio.wait_for(consumer._drain_messages(fetcher), timeout=5)
+        await drain(consumer, fetches)
         return consumer
 
     consumer = asyncio.run(main())
@@ -304,16 +315,7 @@ def test_a_rewind_during_a_fetch_seeks_after_the_fetched_records_are_handed_over
     log: list[str] = []
 
     async def main() -> None:
-        consumer = guarded_consumer(create_app(Settings(namespace="unit-seam",
-                                                        data_dir=Path("/nonexistent"))))
-        fetcher = SimpleNamespace(_stopped=asyncio.Event())
-
-        async def getmany(timeout: float):  # type: ignore[no-untyped-def]
-            if not fetches:
-                fetcher._stopped.set()
-                return
-            for m in fetches.pop(0):
-                yield m.tp, m
+        consumer = loop_consumer()
 
         async def callback(m: Message) -> None:
             log.append(f"handed {m.offset}")
@@ -324,12 +326,11 @@ def test_a_rewind_during_a_fetch_seeks_after_the_fetched_records_are_handed_over
             log.append(f"seek {offset}")
             consumer._read_offset[tp] = offset
 
-        consumer.getmany = getmany  # type: ignore[method-assign]
         consumer.callback = callback
         consumer.seek = seek  # type: ignore[method-assign]
         consumer.assignment = lambda: {IDENTITY}  # type: ignore[method-assign]
         consumer._acked[IDENTITY].extend([10])
-        await asyncio.wait_for(consumer._drain_messages(fetcher), timeout=5)
+        await drain(consumer, fetches)
         assert consumer.acked(IDENTITY) == []  # forgotten: read again
 
     asyncio.run(main())

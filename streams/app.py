@@ -74,7 +74,7 @@ from streams.identity.stream import IdentityStreams, Outputs
 from streams.matchmaking import Matchmaker
 from streams.metrics import INTERVAL_S as METRICS_INTERVAL_S
 from streams.metrics import WORKER_INDEX_ENV, Meter
-from streams.offsets import heal_stuck, learn_log_starts, rewind, scan_deliverable
+from streams.offsets import Suspect, heal_stuck, learn_log_starts, rewind, scan_deliverable
 from streams.rows import SourceRef, dead_letter_row
 from streams.validate import Rejected
 
@@ -218,7 +218,7 @@ def create_app(settings: Settings, source: str | None = None) -> faust.App:
     guarded = [*event_type_of, topics.identity_records, topics.lead_contributions,
                topics.match_requests]
     probe = functools.partial(scan_deliverable, bootstrap_list(settings))
-    suspects: dict = {}
+    suspects: dict[TP, Suspect] = {}
 
     @app.timer(HEAL_INTERVAL_S)
     async def heal_stuck_commits() -> None:

@@ -148,6 +148,7 @@ class GuardedConsumer(faust_aiokafka.Consumer):
         acks_enabled_for = self.app.topics.acks_enabled_for
         suspend_flow = self.suspend_flow
         handed = self.__dict__.setdefault("_handed", {})
+        handed_generation = self.__dict__.setdefault("_handed_generation", {})
         rewinds = self.__dict__.setdefault("_rewinds", {})
         self.__dict__["_draining"] = True
         since_yield = 0
@@ -179,6 +180,7 @@ class GuardedConsumer(faust_aiokafka.Consumer):
                                 await self.wait_first(waiting, suspend_flow.wait())
                             set_read_offset(tp, offset)
                             handed[tp] = offset
+                            handed_generation[tp] = message.generation_id
                         else:
                             self.log.dev("DROPPED MESSAGE ROFF %r: k=%r v=%r", offset,
                                          message.key, message.value)
@@ -242,6 +244,19 @@ class GuardedConsumer(faust_aiokafka.Consumer):
         if offset is None or self._read_offset.get(tp) != offset:
             return None
         return int(offset)
+
+    def handed_in_this_generation(self, tp: TP) -> bool:
+        """Whether the last record of ``tp`` handed to the streams since the partition was
+        last sought (:meth:`handed_over`) was fetched in the consumer group's current
+        generation: it is then still on its way through the streams, however long their
+        queues. Faust's streams drop, unprocessed, only records of an earlier generation
+        (``Stream._py_aiter``: a generation or flow check) and empty their queues when
+        partitions are revoked; every such loss comes with a rebalance, and so with a new
+        generation."""
+        if self.handed_over(tp) is None:
+            return False
+        generation = self.__dict__.get("_handed_generation", {}).get(tp)
+        return generation is not None and generation == self.app.consumer_generation_id
 
     def floor(self, tp: TP) -> int:
         """The next offset of ``tp`` to process: the committed offset, else the partition's

@@ -308,6 +308,33 @@ def test_the_fetch_loop_hands_over_in_order_and_races_only_a_waiting_record() ->
     assert consumer._read_offset[IDENTITY] == 14
 
 
+def test_the_fetch_loop_notes_the_generation_each_record_was_handed_over_in() -> None:
+    """A record handed over in the group's current generation is on its way through the
+    streams; once a rebalance starts a new generation, it may have been dropped."""
+
+    async def main() -> None:
+        consumer = loop_consumer()
+
+        async def callback(m: Message) -> None:
+            pass
+
+        consumer.callback = callback
+        consumer.app.consumer_generation_id = 7
+        fetched = [message(IDENTITY, o) for o in (10, 11)]
+        for m in fetched:
+            m.generation_id = 7
+        await drain(consumer, [fetched])
+        assert consumer.handed_over(IDENTITY) == 11
+        assert consumer.handed_in_this_generation(IDENTITY)
+        consumer.app.consumer_generation_id = 8  # a rebalance
+        assert not consumer.handed_in_this_generation(IDENTITY)
+        consumer._read_offset[IDENTITY] = 5  # sought since: no hand-over since the seek
+        consumer.app.consumer_generation_id = 7
+        assert not consumer.handed_in_this_generation(IDENTITY)
+
+    asyncio.run(main())
+
+
 def test_a_rewind_during_a_fetch_seeks_after_the_fetched_records_are_handed_over() -> None:
     """A seek in the middle of a fetched batch would let the batch's later records move the
     read offset past the re-read ones (Faust drops those as old): it waits for the batch."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from types import SimpleNamespace
 
 from faust.types import TP
 from intervaltree import IntervalTree
 
 from streams.faust_seam import GuardedConsumer
-from streams.offsets import Scan, heal_stuck, rewind, stuck_partitions
+from streams.offsets import STALL_CHECKS, Scan, Suspect, heal_stuck, rewind, stuck_partitions
 
 TOPIC_PARTITION = TP("t.raw.scans", 5)
 
@@ -118,8 +119,9 @@ def test_the_broker_is_asked_only_when_stuck_at_the_same_offset_twice() -> None:
     broker = FakeBroker({TOPIC_PARTITION: Scan(100, 104, (101, 102, 103))})
     c = broker.attach(consumer([101, 102, 103], committed=100))
     suspects = heal(c, broker, {})
-    assert suspects == {TOPIC_PARTITION: 100} and broker.spans == []
-    assert heal(c, broker, {TOPIC_PARTITION: 99}) == {TOPIC_PARTITION: 100}  # it moved
+    assert suspects == {TOPIC_PARTITION: Suspect(100)} and broker.spans == []
+    moved = heal(c, broker, {TOPIC_PARTITION: Suspect(99)})
+    assert moved == {TOPIC_PARTITION: Suspect(100)}
     assert broker.spans == []
     assert heal(c, broker, suspects) == {}
     assert broker.spans == [{TOPIC_PARTITION: (100, 104)}]  # up to the highest acked
@@ -131,14 +133,14 @@ def test_several_markers_behind_the_commit_are_passed_in_one_check() -> None:
     acked = [101, 102, 104, 105, 107]
     broker = FakeBroker({TOPIC_PARTITION: Scan(100, 108, (101, 102, 104, 105, 107))})
     c = broker.attach(consumer(acked, committed=100))
-    heal(c, broker, {TOPIC_PARTITION: 100})
+    heal(c, broker, {TOPIC_PARTITION: Suspect(100)})
     assert c._new_offset(TOPIC_PARTITION) == 108 and broker.seeks == []
 
 
 def test_a_real_message_at_the_hole_is_re_read() -> None:
     broker = FakeBroker({TOPIC_PARTITION: Scan(100, 101, (100,))})
     c = broker.attach(consumer([101, 102], committed=100))
-    heal(c, broker, {TOPIC_PARTITION: 100})
+    heal(c, broker, {TOPIC_PARTITION: Suspect(100)})
     assert broker.seeks == [(TOPIC_PARTITION, 100)]
     assert c._acked[TOPIC_PARTITION] == []  # forgotten: read again
 
@@ -146,7 +148,7 @@ def test_a_real_message_at_the_hole_is_re_read() -> None:
 def test_without_the_brokers_word_a_hole_is_re_read_as_before() -> None:
     broker = FakeBroker(OSError("broker gone"))
     c = broker.attach(consumer([101, 102], committed=100))
-    heal(c, broker, {TOPIC_PARTITION: 100})
+    heal(c, broker, {TOPIC_PARTITION: Suspect(100)})
     assert broker.seeks == [(TOPIC_PARTITION, 100)]
 
 
@@ -154,7 +156,7 @@ def test_an_undecided_transaction_at_the_hole_is_neither_skipped_nor_re_read() -
     # The last stable offset is 100: the scan could read nothing. Ask again later.
     broker = FakeBroker({TOPIC_PARTITION: Scan(100, 100, ())})
     c = broker.attach(consumer([101, 102], committed=100))
-    assert heal(c, broker, {TOPIC_PARTITION: 100}) == {TOPIC_PARTITION: 100}
+    assert heal(c, broker, {TOPIC_PARTITION: Suspect(100)}) == {TOPIC_PARTITION: Suspect(100, 2)}
     assert broker.seeks == [] and c._new_offset(TOPIC_PARTITION) is None
 
 
@@ -163,7 +165,7 @@ def test_a_trailing_abort_is_passed_and_a_trailing_message_left_to_arrive() -> N
     broker = FakeBroker({TOPIC_PARTITION: Scan(100, 106, ())}, ends={TOPIC_PARTITION: 106})
     c = broker.attach(consumer([], committed=100))
     suspects = heal(c, broker, {})
-    assert suspects == {TOPIC_PARTITION: 100}
+    assert suspects == {TOPIC_PARTITION: Suspect(100)}
     heal(c, broker, suspects)
     assert broker.spans == [{TOPIC_PARTITION: (100, 106)}]
     assert c._new_offset(TOPIC_PARTITION) == 106
@@ -171,7 +173,7 @@ def test_a_trailing_abort_is_passed_and_a_trailing_message_left_to_arrive() -> N
     # A real message at the floor with nothing acked past it is in flight: no re-read.
     broker = FakeBroker({TOPIC_PARTITION: Scan(100, 101, (100,))}, ends={TOPIC_PARTITION: 101})
     c = broker.attach(consumer([], committed=100))
-    heal(c, broker, {TOPIC_PARTITION: 100})
+    heal(c, broker, {TOPIC_PARTITION: Suspect(100)})
     assert broker.seeks == [] and c._new_offset(TOPIC_PARTITION) is None
 
 
@@ -189,14 +191,24 @@ def test_a_rewind_re_reads_from_the_commit_or_an_earlier_offset() -> None:
     assert broker.seeks[-1] == (TOPIC_PARTITION, 3)  # nothing committed: the log start
 
 
+def handed_over(c: GuardedConsumer, offset: int, generation: int, current: int
+                ) -> GuardedConsumer:
+    """``c`` as it is after handing ``offset`` to the streams, fetched in ``generation``,
+    with the group now in generation ``current``."""
+    c._read_offset = {TOPIC_PARTITION: offset}
+    c._handed = {TOPIC_PARTITION: offset}
+    c._handed_generation = {TOPIC_PARTITION: generation}
+    c.__dict__["app"] = SimpleNamespace(consumer_generation_id=current)
+    return c
+
+
 def test_a_handed_over_record_never_processed_is_re_read() -> None:
-    # The record at the floor went to the streams and nothing was acked after it (a
-    # hand-over a rebalance cancelled, at the partition's end): nothing else will come.
+    # The record at the floor went to the streams before a rebalance and nothing was acked
+    # after it (a hand-over the rebalance cancelled, at the partition's end): nothing else
+    # will come.
     broker = FakeBroker({TOPIC_PARTITION: Scan(100, 101, (100,))}, ends={TOPIC_PARTITION: 101})
-    c = broker.attach(consumer([], committed=100))
-    c._read_offset = {TOPIC_PARTITION: 100}
-    c._handed = {TOPIC_PARTITION: 100}
-    heal(c, broker, {TOPIC_PARTITION: 100})
+    c = handed_over(broker.attach(consumer([], committed=100)), 100, generation=3, current=4)
+    heal(c, broker, {TOPIC_PARTITION: Suspect(100)})
     assert broker.seeks == [(TOPIC_PARTITION, 100)]
 
     # Sought since (the read offset moved elsewhere): the hand-over is history, wait.
@@ -204,5 +216,28 @@ def test_a_handed_over_record_never_processed_is_re_read() -> None:
     c = broker.attach(consumer([], committed=100))
     c._read_offset = {TOPIC_PARTITION: 99}
     c._handed = {TOPIC_PARTITION: 100}
-    heal(c, broker, {TOPIC_PARTITION: 100})
+    heal(c, broker, {TOPIC_PARTITION: Suspect(100)})
+    assert broker.seeks == []
+
+
+def test_a_record_queued_in_a_stream_of_this_generation_is_waited_for_not_re_read() -> None:
+    # A backlog: the floor's record was handed over in the current generation and waits in
+    # a stream's queue behind a long batch; nothing of the partition is acked yet.
+    broker = FakeBroker({TOPIC_PARTITION: Scan(100, 101, (100,))}, ends={TOPIC_PARTITION: 101})
+    c = handed_over(broker.attach(consumer([], committed=100)), 100, generation=4, current=4)
+    suspects = heal(c, broker, {})
+    for checks in range(2, STALL_CHECKS):
+        suspects = heal(c, broker, suspects)
+        assert suspects == {TOPIC_PARTITION: Suspect(100, checks)}
+        assert broker.seeks == []
+    # stuck for STALL_CHECKS checks in a row: re-read all the same
+    heal(c, broker, suspects)
+    assert broker.seeks == [(TOPIC_PARTITION, 100)]
+
+
+def test_the_stall_count_starts_again_when_the_floor_moves() -> None:
+    broker = FakeBroker({TOPIC_PARTITION: Scan(100, 101, (100,))}, ends={TOPIC_PARTITION: 101})
+    c = handed_over(broker.attach(consumer([], committed=100)), 100, generation=4, current=4)
+    assert heal(c, broker, {TOPIC_PARTITION: Suspect(90, STALL_CHECKS - 1)}) == {
+        TOPIC_PARTITION: Suspect(100)}
     assert broker.seeks == []

@@ -36,11 +36,14 @@ log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 5.0  # one scan of stuck partitions; the next timer tick goes on from there
 PROBE_MAX_RECORDS = 200_000  # per scan, so that a long-stuck partition costs bounded time
-# Checks (5 s apart) a floor handed to the streams in the current generation may stay
-# stuck with nothing acked before it is re-read all the same. Such a record is queued in a
-# stream (a backlog of batched messages: a take of 2,000 messages of 50 events is 100,000
-# events, 8 s of work on 2 cores) and no known path loses it; the bound keeps a partition
-# from waiting forever on an unknown one, at the cost of a re-read.
+# Checks in a row (5 s apart) a floor may stay stuck with nothing acked, its record not yet
+# handed to the streams or handed over in the current generation, before it is re-read all
+# the same. Such a record is normally on its way (a backlog of batched messages: a take of
+# 2,000 messages of 50 events is 100,000 events, 8 s of work on 2 cores, and a stream's
+# queue holds up to 8,192 messages), but Faust's fetch loop also drops records of a
+# partition it holds inactive at that moment (``Consumer.getmany``: neither active nor
+# buffered) after the client's position has moved past them; they come again only after a
+# seek. Seen in a worker-kill test: six raw partitions stuck for minutes after a restart.
 STALL_CHECKS = 12
 
 
@@ -169,15 +172,16 @@ async def heal_stuck(consumer: GuardedConsumer, suspects: Mapping[TP, Suspect],
     holds a record while later offsets are acked, or the record there was handed to the
     streams since the last seek, in an earlier generation, and never processed (nothing
     acked after it: a hand-over a rebalance cancelled), the partition is re-read from the
-    floor. A record handed over in the current generation is still queued in a stream
-    (``GuardedConsumer.handed_in_this_generation``) and is waited for, up to
-    :data:`STALL_CHECKS` checks. If the probe fails, a hole is re-read as before (safe:
-    only slower if it is a marker).
+    floor. A record not handed over yet, or handed over in the current generation (queued
+    in a stream: ``GuardedConsumer.handed_in_this_generation``), is waited for, for up to
+    :data:`STALL_CHECKS` checks in a row; then it is re-read all the same. If the probe
+    fails, a hole is re-read as before (safe: only slower if it is a marker).
     """
     topics = set(topics)
     ends = await _end_offsets(consumer, topics)
     still = stuck_partitions(consumer, topics, ends)
     confirmed = {tp: s.floor for tp, s in suspects.items() if still.get(tp) == s.floor}
+    reread: set[TP] = set()
     if confirmed:
         spans = {}
         for tp, floor in confirmed.items():
@@ -198,18 +202,22 @@ async def heal_stuck(consumer: GuardedConsumer, suspects: Mapping[TP, Suspect],
             if skipped[:1] == [floor]:
                 continue  # the commit can move now
             if not consumer.acked(tp):
-                if not _handed_over_since(consumer, tp, floor):
-                    continue  # nothing past the floor waits, and the floor's record is to come
-                if (consumer.handed_in_this_generation(tp)
-                        and suspects[tp].checks + 1 < STALL_CHECKS):
-                    continue  # queued in a stream: processed in its turn
+                # Nothing past the floor waits. Its record is still to be handed over, or is
+                # queued in a stream (handed over in this generation): wait, for a while.
+                on_its_way = (not _handed_over_since(consumer, tp, floor)
+                              or consumer.handed_in_this_generation(tp))
+                if on_its_way and suspects[tp].checks + 1 < STALL_CHECKS:
+                    continue
             if scan is None or scan.record_at_start:
                 log.warning("%s: commits stuck at %d behind a hole; re-reading from there",
                             tp, floor)
                 await rewind(consumer, tp)
+                reread.add(tp)
     # End offsets from the start of this check will do: a suspect is only acted on when
-    # the next check, with fresh ones, finds it stuck at the same offset.
-    return {tp: Suspect(floor, suspects[tp].checks + 1 if confirmed.get(tp) == floor else 1)
+    # the next check, with fresh ones, finds it stuck at the same offset. A partition just
+    # re-read starts counting again: its records are on their way once more.
+    return {tp: Suspect(floor, suspects[tp].checks + 1
+                        if confirmed.get(tp) == floor and tp not in reread else 1)
             for tp, floor in stuck_partitions(consumer, topics, ends).items()}
 
 

@@ -230,7 +230,20 @@ def test_a_record_queued_in_a_stream_of_this_generation_is_waited_for_not_re_rea
         suspects = heal(c, broker, suspects)
         assert suspects == {TOPIC_PARTITION: Suspect(100, checks)}
         assert broker.seeks == []
-    # stuck for STALL_CHECKS checks in a row: re-read all the same
+    # stuck for STALL_CHECKS checks in a row: re-read all the same, and counted afresh
+    assert heal(c, broker, suspects) == {TOPIC_PARTITION: Suspect(100)}
+    assert broker.seeks == [(TOPIC_PARTITION, 100)]
+
+
+def test_a_record_the_fetch_loop_never_handed_over_is_re_read_after_the_stall_bound() -> None:
+    # Faust's fetch loop drops the records of a partition it holds inactive after the
+    # client's position moved past them: nothing is handed over, nothing will come.
+    broker = FakeBroker({TOPIC_PARTITION: Scan(100, 101, (100,))}, ends={TOPIC_PARTITION: 101})
+    c = broker.attach(consumer([], committed=100))
+    suspects = heal(c, broker, {})
+    for _ in range(2, STALL_CHECKS):
+        suspects = heal(c, broker, suspects)
+    assert broker.seeks == [] and suspects == {TOPIC_PARTITION: Suspect(100, STALL_CHECKS - 1)}
     heal(c, broker, suspects)
     assert broker.seeks == [(TOPIC_PARTITION, 100)]
 

@@ -21,9 +21,7 @@ Contract
   the signature changed, waiting at least ``MIN_INTERVAL_S`` after the previous refresh
   and ``DUTY_FACTOR`` times as long as that refresh took, so refreshing takes at most a
   quarter of the time however large the fair grows (the snapshots then trail the stream
-  by a few refresh durations: ARCHITECTURE.md, "Speed"). Against the embedded engine it
-  refreshes on :data:`BACKGROUND_THREADS` thread: the engine shares the machine with the
-  stream workers, so a quarter of the time is a quarter of one core, not of all of them.
+  by a few refresh durations: ARCHITECTURE.md, "Speed").
 """
 
 from __future__ import annotations
@@ -66,10 +64,6 @@ INPUT_TABLES: tuple[str, ...] = tuple(t.name for t in (
 CHECK_EVERY_S = 1.0
 MIN_INTERVAL_S = 5.0  # a wall refreshes every 10 s: fresher snapshots would go unseen
 DUTY_FACTOR = 3.0  # wait 3x the last refresh's duration: refreshing <= 1/4 of the time
-# Threads of a background refresh in the embedded engine. Measured on 2 cores, every
-# snapshot of a 150k-event store: 1 thread 6.2 s and 6.3 s of CPU; the engine's default
-# (a thread per core) 5.1 s and 7.5 s of CPU, taken from the worker beside it.
-BACKGROUND_THREADS = 1
 
 
 def live_name(view: str) -> str:
@@ -78,12 +72,11 @@ def live_name(view: str) -> str:
 
 
 def refresh(client: Client, database: str, views: Sequence[str] = SNAPSHOT_VIEWS,
-            cluster: str = "", max_threads: int | None = None) -> dict[str, float]:
+            cluster: str = "") -> dict[str, float]:
     """Recompute the snapshots of ``views`` (module docstring); seconds taken per view.
 
     ``cluster``: run the DDL on every node of that ClickHouse cluster (the INSERT runs
-    once; the replicated twin carries its rows). ``max_threads``: the engine's threads for
-    each view's query (None: its default). ``ValueError`` for a name that is not a
+    once; the replicated twin carries its rows). ``ValueError`` for a name that is not a
     snapshot view.
     """
     unknown = sorted(set(views) - set(SNAPSHOT_VIEWS))
@@ -98,8 +91,7 @@ def refresh(client: Client, database: str, views: Sequence[str] = SNAPSHOT_VIEWS
         started = time.perf_counter()
         table, twin = f"{database}.{view}", f"{database}.{view}{NEXT_SUFFIX}"
         ddl(f"TRUNCATE TABLE {twin}")
-        client.command(f"INSERT INTO {twin} SELECT * FROM {database}.{live_name(view)}",
-                       settings=None if max_threads is None else {"max_threads": max_threads})
+        client.command(f"INSERT INTO {twin} SELECT * FROM {database}.{live_name(view)}")
         ddl(f"EXCHANGE TABLES {table} AND {twin}")
         ddl(f"TRUNCATE TABLE {twin}")
         took[view] = time.perf_counter() - started

@@ -37,7 +37,7 @@ from core.reads import (
 )
 from core.scoped_sessions import ScopedSessions
 from core.settings import Settings
-from core.snapshots import BACKGROUND_THREADS, inputs_signature
+from core.snapshots import inputs_signature
 from core.snapshots import refresh as refresh_snapshots
 
 # A JSON key with no column of its table is refused (INCORRECT_DATA, a row refusal the
@@ -128,18 +128,14 @@ class Store:
                 self._maintenance = connect(self.settings)
             return self._maintenance
 
-    def refresh_snapshots(self, background: bool = False) -> dict[str, float]:
+    def refresh_snapshots(self) -> dict[str, float]:
         """Recompute every lead intelligence snapshot now (``core.snapshots.refresh``);
         seconds per view. ``leadloom run`` keeps them current with a ``SnapshotRefresher``
-        calling this with ``background`` (the embedded engine then refreshes on
-        ``core.snapshots.BACKGROUND_THREADS``); tests and the demo call it to read what is
-        stored now."""
+        calling this; tests and the demo call it to read what is stored now."""
         client = self.maintenance_client()
-        threads = BACKGROUND_THREADS if background and self.settings.embedded else None
         with self._maintenance_mutex:
             return refresh_snapshots(client, self.database,
-                                     cluster=self.settings.clickhouse_cluster,
-                                     max_threads=threads)
+                                     cluster=self.settings.clickhouse_cluster)
 
     def snapshot_inputs_signature(self) -> tuple[int, int, int]:
         """``core.snapshots.inputs_signature`` of this store's database."""

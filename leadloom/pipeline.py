@@ -22,7 +22,6 @@ reported once through ``progress`` when it starts and when it ends.
 from __future__ import annotations
 
 import ctypes
-import functools
 import logging
 import os
 import signal
@@ -110,9 +109,8 @@ class Pipeline:
         surges = self.surges = SurgeWatcher(self.settings, self.store.query)
         self._start_thread("surge-watcher",
                            lambda: surges.run(self._stopping, self._stream_quiet))
-        snapshots = self.snapshots = SnapshotRefresher(
-            functools.partial(self.store.refresh_snapshots, background=True),
-            self.store.snapshot_inputs_signature)
+        snapshots = self.snapshots = SnapshotRefresher(self.store.refresh_snapshots,
+                                                       self.store.snapshot_inputs_signature)
         self._start_thread("snapshot-refresher", lambda: snapshots.run(self._stopping))
         sampler = self.lag_sampler = LagSampler(self.settings, self.consumer_groups(),
                                                 self.store.insert_json_rows)

@@ -79,7 +79,7 @@ def test_a_refresh_stores_what_the_live_views_compute_and_a_change_waits_for_the
     assert store.snapshot_inputs_signature() != before
     funnel = "funnel_by_cluster"
     assert _rows(store, funnel) != _rows(store, live_name(funnel))  # stale until refreshed
-    store.refresh_snapshots(background=True)  # as `leadloom run` refreshes: on one thread
+    store.refresh_snapshots()
     for name in SNAPSHOT_VIEWS:
         assert _rows(store, name) == _rows(store, live_name(name)), name
 

@@ -209,8 +209,13 @@ async def heal_stuck(consumer: GuardedConsumer, suspects: Mapping[TP, Suspect],
                 if on_its_way and suspects[tp].checks + 1 < STALL_CHECKS:
                     continue
             if scan is None or scan.record_at_start:
-                log.warning("%s: commits stuck at %d behind a hole; re-reading from there",
-                            tp, floor)
+                if consumer.acked(tp):
+                    log.warning("%s: commits stuck at %d behind a hole; re-reading from "
+                                "there", tp, floor)
+                else:
+                    log.warning("%s: commits stuck at %d for %d checks with nothing "
+                                "processed; re-reading from there", tp, floor,
+                                suspects[tp].checks + 1)
                 await rewind(consumer, tp)
                 reread.add(tp)
     # End offsets from the start of this check will do: a suspect is only acted on when
@@ -223,8 +228,9 @@ async def heal_stuck(consumer: GuardedConsumer, suspects: Mapping[TP, Suspect],
 
 def _handed_over_since(consumer: GuardedConsumer, tp: TP, floor: int) -> bool:
     """Whether the record at ``floor`` (or a later one) was handed to the streams since the
-    partition was last sought: then a floor stuck with nothing acked is a record the worker
-    lost (a hand-over a rebalance cancelled), not one still on its way, and is re-read."""
+    partition was last sought: then a floor stuck with nothing acked is a record a stream
+    still holds (handed over in this generation) or one the worker lost (a hand-over a
+    rebalance cancelled: an earlier generation), not one still to be fetched."""
     handed = consumer.handed_over(tp)
     return handed is not None and handed >= floor
 

@@ -147,8 +147,7 @@ class GuardedConsumer(faust_aiokafka.Consumer):
         commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
         suspend_flow = self.suspend_flow
-        handed = self.__dict__.setdefault("_handed", {})
-        handed_generation = self.__dict__.setdefault("_handed_generation", {})
+        handed = self.__dict__.setdefault("_handed", {})  # tp -> (offset, its generation)
         rewinds = self.__dict__.setdefault("_rewinds", {})
         self.__dict__["_draining"] = True
         since_yield = 0
@@ -179,8 +178,7 @@ class GuardedConsumer(faust_aiokafka.Consumer):
                             if waiting is not None:
                                 await self.wait_first(waiting, suspend_flow.wait())
                             set_read_offset(tp, offset)
-                            handed[tp] = offset
-                            handed_generation[tp] = message.generation_id
+                            handed[tp] = (offset, message.generation_id)
                         else:
                             self.log.dev("DROPPED MESSAGE ROFF %r: k=%r v=%r", offset,
                                          message.key, message.value)
@@ -238,12 +236,7 @@ class GuardedConsumer(faust_aiokafka.Consumer):
         """The highest offset of ``tp`` handed to the streams since the partition was last
         sought (a rebalance, a rewind), else None. A hand-over a flow stop cancelled counts,
         as Faust counts it: its read offset moves past the record all the same."""
-        offset = self.__dict__.get("_handed", {}).get(tp)
-        # any seek sets the read offset to where reading resumes: a hand-over is recent
-        # only while the read offset is still the one it set
-        if offset is None or self._read_offset.get(tp) != offset:
-            return None
-        return int(offset)
+        return self._last_handed(tp)[0]
 
     def handed_in_this_generation(self, tp: TP) -> bool:
         """Whether the last record of ``tp`` handed to the streams since the partition was
@@ -253,10 +246,18 @@ class GuardedConsumer(faust_aiokafka.Consumer):
         (``Stream._py_aiter``: a generation or flow check) and empty their queues when
         partitions are revoked; every such loss comes with a rebalance, and so with a new
         generation."""
-        if self.handed_over(tp) is None:
-            return False
-        generation = self.__dict__.get("_handed_generation", {}).get(tp)
-        return generation is not None and generation == self.app.consumer_generation_id
+        offset, generation = self._last_handed(tp)
+        return offset is not None and generation == self.app.consumer_generation_id
+
+    def _last_handed(self, tp: TP) -> tuple[int | None, int | None]:
+        """(offset, generation) of the last hand-over of ``tp`` since the partition was last
+        sought, else (None, None)."""
+        offset, generation = self.__dict__.get("_handed", {}).get(tp, (None, None))
+        # any seek sets the read offset to where reading resumes: a hand-over is recent
+        # only while the read offset is still the one it set
+        if offset is None or self._read_offset.get(tp) != offset:
+            return None, None
+        return int(offset), generation
 
     def floor(self, tp: TP) -> int:
         """The next offset of ``tp`` to process: the committed offset, else the partition's

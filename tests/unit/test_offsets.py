@@ -196,8 +196,7 @@ def handed_over(c: GuardedConsumer, offset: int, generation: int, current: int
     """``c`` as it is after handing ``offset`` to the streams, fetched in ``generation``,
     with the group now in generation ``current``."""
     c._read_offset = {TOPIC_PARTITION: offset}
-    c._handed = {TOPIC_PARTITION: offset}
-    c._handed_generation = {TOPIC_PARTITION: generation}
+    c._handed = {TOPIC_PARTITION: (offset, generation)}
     c.__dict__["app"] = SimpleNamespace(consumer_generation_id=current)
     return c
 
@@ -215,7 +214,7 @@ def test_a_handed_over_record_never_processed_is_re_read() -> None:
     broker = FakeBroker({TOPIC_PARTITION: Scan(100, 101, (100,))}, ends={TOPIC_PARTITION: 101})
     c = broker.attach(consumer([], committed=100))
     c._read_offset = {TOPIC_PARTITION: 99}
-    c._handed = {TOPIC_PARTITION: 100}
+    c._handed = {TOPIC_PARTITION: (100, 4)}
     heal(c, broker, {TOPIC_PARTITION: Suspect(100)})
     assert broker.seeks == []
 

@@ -15,6 +15,10 @@ from schemas.registry import FAUST_TABLES, RAW_PARTITIONS, changelog_topic
 # worker batch of small events fits in a few requests. Bulk publishing uses more
 # (Settings.bulk_batch_bytes).
 PRODUCER_BATCH_BYTES = 256 * 1024
+# How long a send may be retried before it is reported failed (kafka-python's default
+# retries are unbounded within this; its own default is 120 s). It must exceed linger
+# plus the request timeout (30 s), and stays under the commands' 60 s flush waits.
+PRODUCER_DELIVERY_TIMEOUT_MS = 45_000
 # A consumer's fetch sizes, as multiples of the wire limit: a partition fetch holds two of
 # the largest messages (8 MiB at the default 4 MiB), a whole fetch a full fetch of 8
 # partitions (64 MiB), so a bare consumer is never slowed by small fetches.
@@ -68,7 +72,10 @@ def producer(settings: Settings, **overrides: object) -> KafkaProducer:
         linger_ms=settings.producer_linger_ms,
         batch_size=PRODUCER_BATCH_BYTES,
         max_request_size=settings.kafka_wire_max_bytes,
-        retries=10,
+        # Retries bounded by time, not count: right after a topic is created (or a leader
+        # moves) a loaded broker can answer NotLeaderForPartition for over a second, and
+        # ten retries at 100 ms backoff gave up on two records of a simulate in CI.
+        delivery_timeout_ms=PRODUCER_DELIVERY_TIMEOUT_MS,
     )
     config.update(overrides)
     try:

@@ -137,3 +137,27 @@ def test_topics_are_ensured_once(pipeline_settings: Settings,
     finally:
         admin.close()
     assert set(pipeline_settings.topics.all()) <= existing
+
+
+def test_sends_to_a_topic_created_a_moment_ago_are_retried_until_its_leaders_serve(
+    pipeline_settings: Settings,
+) -> None:
+    """Retries are bounded by time, not by a count: a new topic's partitions can answer
+    NotLeaderForPartition for a while on a loaded broker (ten retries, about a second,
+    once lost two records of a simulate in CI). No wait for metadata here, on purpose."""
+    from kafka.admin import NewTopic
+
+    producer = core.kafka.producer(pipeline_settings)
+    assert producer.config["retries"] == float("inf")
+    assert producer.config["delivery_timeout_ms"] == core.kafka.PRODUCER_DELIVERY_TIMEOUT_MS
+    topic = f"{pipeline_settings.namespace}.fresh"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_list(pipeline_settings))
+    try:
+        admin.create_topics([NewTopic(topic, 12, 1)])
+        futures = [producer.send(topic, value=b"x", partition=p % 12) for p in range(120)]
+        producer.flush(60)
+        landed = [future.get(timeout=1) for future in futures]
+    finally:
+        producer.close()
+        admin.close()
+    assert sorted(r.partition for r in landed) == sorted(p % 12 for p in range(120))

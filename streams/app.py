@@ -303,8 +303,8 @@ def _add_resolver(app: faust.App, settings: Settings, meter: Meter) -> None:
                 continue
             rejected_before, failed_before = len(out.rejected), len(out.failed)
             streams.resolve_block(event.message.value or b"", identity_log.get, out)
-            for key, record in out.logged:
-                set_in_partition_of(identity_log, event, key, record)
+            for key, entry in out.logged:  # one entry per fair: the records it applied
+                set_in_partition_of(identity_log, event, key, entry)
             out.logged.clear()
             if decision.next_offset is not None:
                 set_in_partition_of(identity_log, event, next_key, decision.next_offset)

@@ -103,7 +103,7 @@ class Rebuild:
         self._leads_state: dict[str, dict] = {}
         self._snapshots: dict[tuple[str, int, str, str], bytes] = {}
         self._identity = IdentityStreams()
-        self._identity_log: dict[str, dict] = {}
+        self._identity_log: dict[str, dict | list[dict]] = {}
         self._identity_blocks = 0  # stands in for the identity topic's offsets
         self._matchmaker = Matchmaker()
         self._match_state: dict[str, object] = {}

@@ -65,7 +65,7 @@ def _run_core(messages: Sequence[OutgoingMessage], settings: Settings) -> CoreRa
            for i, m in enumerate(messages)]
     batch_max, _ = agent_batching(settings)
     leads_state: dict[str, dict] = {}
-    identity_log: dict[str, dict] = {}
+    identity_log: dict[str, dict | list[dict]] = {}
     match_state: dict[str, object] = {}
     identity = IdentityStreams()
     matchmaker = Matchmaker()

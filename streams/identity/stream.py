@@ -7,9 +7,15 @@ first: a line that is not JSON (``identity_bad_json``) or breaks the schema
 (``identity_invalid``) is rejected with its reason and never reaches the resolver.
 
 - every record the resolver applies is appended to the fair's *log* (a changelog-backed
-  Faust table, key ``<fair_id>|<seq>``). The resolver is deterministic, so replaying the
-  log in order rebuilds exactly the state it had: same buyer ids, same merges. A worker
-  that takes the partition over (restart, rebalance) rebuilds before its first record.
+  Faust table). An entry holds the records one message applied, a *run*: key
+  ``<fair_id>|<seq>`` with ``seq`` its first record's position, value that record (a run
+  of one) or a JSON array of them; the next entry's key is the position after its last
+  record. One entry a message rather than one a record: a fair's opening makes a new
+  record of nearly every event, and each entry is a changelog message that Faust sends
+  one at a time once its producer buffer is full. The resolver is deterministic, so
+  replaying the log in order rebuilds exactly the state it had: same buyer ids, same
+  merges. A worker that takes the partition over (restart, rebalance) rebuilds before its
+  first record.
 - a registration or inquiry is a record of its own (id = its event id); a scan or
   procurement step belongs to the record that holds its badge, and creates a badge-only
   record (``badge:<id>``) when the badge is new.
@@ -50,19 +56,28 @@ def log_key(fair_id: str, seq: int) -> str:
     return f"{fair_id}|{seq:09d}"
 
 
+def entry_records(entry: dict | list[dict] | None) -> list[dict]:
+    """The records of one log entry: a run of one is the record itself."""
+    if entry is None:
+        return []
+    return entry if isinstance(entry, list) else [entry]
+
+
 def buyer_id(root: str) -> str:
     return BUYER_ID_PREFIX + root
 
 
 @dataclass
 class Outputs:
-    """Rows for the output topics, and the records to append to the log (seq, record)."""
+    """Rows for the output topics, and the entries to write to the log (key, entry):
+    :meth:`FairIdentity.apply` adds a run of one per record, and
+    :meth:`IdentityStreams.resolve_block` joins a message's runs into one per fair."""
 
     events: list[bytes] = field(default_factory=list)
     aliases: list[bytes] = field(default_factory=list)
     buyers: list[bytes] = field(default_factory=list)
     merges: list[bytes] = field(default_factory=list)
-    logged: list[tuple[str, dict]] = field(default_factory=list)  # (log key, record)
+    logged: list[tuple[str, dict | list[dict]]] = field(default_factory=list)  # (key, entry)
     rejected: list[tuple[Reason, bytes, str]] = field(default_factory=list)  # (why, line, detail)
     failed: list[tuple[bytes, str]] = field(default_factory=list)  # engine faults (line, why)
 
@@ -82,6 +97,7 @@ class IdentityStreams:
         """
         synced: set[str] = set()
         now = datetime.now(UTC)
+        first_logged = len(out.logged)
         for line in block.split(b"\n"):
             ident = parse_identity(line)
             if isinstance(ident, IdentityRejected):
@@ -106,6 +122,29 @@ class IdentityStreams:
                     pending = dict(out.logged)
                     broken._reset()
                     broken.catch_up(lambda key, pending=pending: pending.get(key) or read_log(key))
+        out.logged[first_logged:] = self._join_runs(out.logged[first_logged:])
+
+    def _join_runs(self, logged: list[tuple[str, dict | list[dict]]]
+                   ) -> list[tuple[str, dict | list[dict]]]:
+        """One entry per fair for what a message applied: its runs of one, in order, as one
+        run keyed by the first. Positions follow on within a fair (a record that failed
+        was never logged, and the fair was rebuilt to exactly what was); a fair whose
+        positions did not would keep its runs of one, which are a valid log too."""
+        by_fair: dict[str, list[tuple[int, dict | list[dict]]]] = {}
+        for key, entry in logged:
+            fair_id, _, seq = key.rpartition("|")
+            by_fair.setdefault(fair_id, []).append((int(seq), entry))
+        joined: list[tuple[str, dict | list[dict]]] = []
+        for fair_id, entries in by_fair.items():
+            start = entries[0][0]
+            records = [r for _, entry in entries for r in entry_records(entry)]
+            if len(entries) == 1 or [seq for seq, _ in entries] != list(
+                    range(start, start + len(entries))) or len(records) != len(entries):
+                joined += [(log_key(fair_id, seq), entry) for seq, entry in entries]
+                continue
+            joined.append((log_key(fair_id, start), records))
+            self.fairs[fair_id].last_entry = start
+        return joined
 
 
 class FairIdentity:
@@ -121,24 +160,28 @@ class FairIdentity:
         self.records: dict[str, dict] = {}
         self.merges_by_record: dict[str, list[Merge]] = {}
         self._unconfirmed: set[str] = set()  # restored records whose outputs may be lost
+        self.last_entry = 0  # position of the log entry that holds the last record
 
     # -- recovery --------------------------------------------------------------------
     def catch_up(self, read_log: Callable[[str], dict | None]) -> int:
         """Make this resolver equal to the durable log; return records replayed.
 
-        ``read_log(key)`` reads the changelog-backed table. If the last record applied
-        here is not the log's record at that position (another worker owned the fair
+        ``read_log(key)`` reads the changelog-backed table. If the log's entry that should
+        hold the last records applied here holds other ones (another worker owned the fair
         meanwhile, or this one's writes never became durable), start again from empty.
         """
         if self.log:
-            last = read_log(log_key(self.fair_id, len(self.log) - 1))
-            if last is None or last.get("id") != self.log[-1]["id"]:
+            held = entry_records(read_log(log_key(self.fair_id, self.last_entry)))
+            mine = self.log[self.last_entry:]
+            if len(held) != len(mine) or held[-1].get("id") != mine[-1]["id"]:
                 self._reset()
         replayed = 0
-        while (record := read_log(log_key(self.fair_id, len(self.log)))) is not None:
-            self._apply_record(record)
-            self._unconfirmed.add(record["id"])
-            replayed += 1
+        while records := entry_records(read_log(log_key(self.fair_id, len(self.log)))):
+            self.last_entry = len(self.log)
+            for record in records:
+                self._apply_record(record)
+                self._unconfirmed.add(record["id"])
+            replayed += len(records)
         return replayed
 
     # -- the stream ------------------------------------------------------------------
@@ -166,7 +209,8 @@ class FairIdentity:
                       "occurred_at": ident.occurred_at, **(contact or {})}
             before = len(self.resolver.merges)
             root = self._apply_record(record)
-            out.logged.append((log_key(self.fair_id, len(self.log) - 1), record))
+            self.last_entry = len(self.log) - 1
+            out.logged.append((log_key(self.fair_id, self.last_entry), record))
             merges = self.resolver.merges[before:]
             self._changed_rows(record_id, root, merges, out, now_text)
         out.events.append(orjson.dumps({

@@ -133,6 +133,68 @@ def test_a_resolver_ahead_of_the_log_starts_again_from_the_log() -> None:
     assert [r["id"] for r in engine.log] == [r["id"] for _, r in out.logged[:2]]
 
 
+def block_of(records: list[IdentityRecord], fair: str = FAIR) -> bytes:
+    return b"\n".join(orjson.dumps({**r.model_dump(mode="json"), "fair_id": fair})
+                      for r in records)
+
+
+def test_a_message_is_one_log_entry_per_fair_and_the_next_follows_on() -> None:
+    day, other = _day(), "CIFW-2026-SS"
+    streams, log = IdentityStreams(), {}
+    out = Outputs()
+    streams.resolve_block(block_of(day[:2]) + b"\n" + block_of(day[:2], other), log.get, out)
+    assert [key for key, _ in out.logged] == [log_key(FAIR, 0), log_key(other, 0)]
+    run, other_run = (entry for _, entry in out.logged)
+    assert [r["id"] for r in run] == [r["id"] for r in other_run] == ["badge:B2", "r1"]
+    log.update(out.logged)
+    out = Outputs()
+    streams.resolve_block(block_of(day[2:3]), log.get, out)  # a run of one: the record
+    (key, entry), = out.logged
+    assert key == log_key(FAIR, 2) and entry["id"] == "r2"
+    log.update(out.logged)
+    out = Outputs()
+    streams.resolve_block(block_of(day[3:]), log.get, out)  # r3, s1 (r3's badge), q1
+    (key, entry), = out.logged
+    assert key == log_key(FAIR, 3) and [r["id"] for r in entry] == ["r3", "q1"]
+    log.update(out.logged)
+    # another worker rebuilds the fair from the entries, runs and runs of one alike
+    again = IdentityStreams()
+    again.resolve_block(block_of(day[-1:]), log.get, Outputs())
+    assert again.fairs[FAIR].log == streams.fairs[FAIR].log
+    assert again.fairs[FAIR].resolver.merges == streams.fairs[FAIR].resolver.merges
+    assert again.fairs[FAIR].last_entry == 3
+
+
+def test_records_logged_one_an_entry_replay_as_runs_do() -> None:
+    day = _day()
+    engine, out = FairIdentity(FAIR), Outputs()
+    for record in day:
+        engine.apply(record, out)
+    per_record = dict(out.logged)
+    assert all(isinstance(entry, dict) for entry in per_record.values())
+    rebuilt = FairIdentity(FAIR)
+    assert rebuilt.catch_up(per_record.get) == len(engine.log)
+    assert rebuilt.log == engine.log and rebuilt.last_entry == len(engine.log) - 1
+
+
+def test_a_resolver_whose_last_run_differs_from_the_logs_starts_again_from_the_log() -> None:
+    day = _day()
+    streams, log = IdentityStreams(), {}
+    out = Outputs()
+    streams.resolve_block(block_of(day[:2]), log.get, out)
+    log.update(out.logged)
+    out = Outputs()
+    streams.resolve_block(block_of(day[2:4]), log.get, out)
+    engine = streams.fairs[FAIR]
+    # meanwhile another worker logged a longer run at the same position
+    log.update(out.logged)
+    stranger = {**log[log_key(FAIR, 0)][0], "id": "badge:B9", "badge_id": "B9"}
+    log[log_key(FAIR, 2)] = [*log[log_key(FAIR, 2)], stranger]
+    assert engine.catch_up(log.get) == 5  # from empty: the log's five records
+    assert [r["id"] for r in engine.log] == [
+        r["id"] for r in [*log[log_key(FAIR, 0)], *log[log_key(FAIR, 2)]]]
+
+
 def test_a_bad_line_is_rejected_with_its_reason_and_the_rest_of_the_block_resolved() -> None:
     streams, out = IdentityStreams(), Outputs()
     unknown_field = orjson.dumps({**ident_doc("s3", badge="B3"), "extra": 1})
@@ -175,7 +237,9 @@ def test_an_engine_fault_fails_one_record_and_rebuilds_the_fair_from_its_log(
     # the state is exactly the log's: the failed record left nothing behind
     assert [r["id"] for r in engine.log] == ["badge:B0", "badge:B1", "badge:B2"]
     assert "badge:POISON" not in engine.resolver.members
-    assert [k for k, _ in out.logged] == [log_key(FAIR, n) for n in range(3)]
+    # one entry for the message: the three records it applied, from position 0
+    (key, run), = out.logged
+    assert key == log_key(FAIR, 0) and [r["id"] for r in run] == [r["id"] for r in engine.log]
     assert len(out.events) == 3
 
 

@@ -56,7 +56,11 @@ def log_key(fair_id: str, seq: int) -> str:
     return f"{fair_id}|{seq:09d}"
 
 
-def entry_records(entry: dict | list[dict] | None) -> list[dict]:
+# A log entry: one record, or a run of them (a JSON array).
+LogEntry = dict | list[dict]
+
+
+def entry_records(entry: LogEntry | None) -> list[dict]:
     """The records of one log entry: a run of one is the record itself."""
     if entry is None:
         return []
@@ -77,7 +81,7 @@ class Outputs:
     aliases: list[bytes] = field(default_factory=list)
     buyers: list[bytes] = field(default_factory=list)
     merges: list[bytes] = field(default_factory=list)
-    logged: list[tuple[str, dict | list[dict]]] = field(default_factory=list)  # (key, entry)
+    logged: list[tuple[str, LogEntry]] = field(default_factory=list)  # (key, entry)
     rejected: list[tuple[Reason, bytes, str]] = field(default_factory=list)  # (why, line, detail)
     failed: list[tuple[bytes, str]] = field(default_factory=list)  # engine faults (line, why)
 
@@ -88,7 +92,7 @@ class IdentityStreams:
     def __init__(self) -> None:
         self.fairs: dict[str, FairIdentity] = {}
 
-    def resolve_block(self, block: bytes, read_log: Callable[[str], dict | None],
+    def resolve_block(self, block: bytes, read_log: Callable[[str], LogEntry | None],
                       out: Outputs) -> None:
         """Resolve one message (newline-joined identity records) into ``out``.
 
@@ -124,17 +128,16 @@ class IdentityStreams:
                     broken.catch_up(lambda key, pending=pending: pending.get(key) or read_log(key))
         out.logged[first_logged:] = self._join_runs(out.logged[first_logged:])
 
-    def _join_runs(self, logged: list[tuple[str, dict | list[dict]]]
-                   ) -> list[tuple[str, dict | list[dict]]]:
+    def _join_runs(self, logged: list[tuple[str, LogEntry]]) -> list[tuple[str, LogEntry]]:
         """One entry per fair for what a message applied: its runs of one, in order, as one
         run keyed by the first. Positions follow on within a fair (a record that failed
         was never logged, and the fair was rebuilt to exactly what was); a fair whose
         positions did not would keep its runs of one, which are a valid log too."""
-        by_fair: dict[str, list[tuple[int, dict | list[dict]]]] = {}
+        by_fair: dict[str, list[tuple[int, LogEntry]]] = {}
         for key, entry in logged:
             fair_id, _, seq = key.rpartition("|")
             by_fair.setdefault(fair_id, []).append((int(seq), entry))
-        joined: list[tuple[str, dict | list[dict]]] = []
+        joined: list[tuple[str, LogEntry]] = []
         for fair_id, entries in by_fair.items():
             start = entries[0][0]
             records = [r for _, entry in entries for r in entry_records(entry)]
@@ -163,7 +166,7 @@ class FairIdentity:
         self.last_entry = 0  # position of the log entry that holds the last record
 
     # -- recovery --------------------------------------------------------------------
-    def catch_up(self, read_log: Callable[[str], dict | None]) -> int:
+    def catch_up(self, read_log: Callable[[str], LogEntry | None]) -> int:
         """Make this resolver equal to the durable log; return records replayed.
 
         ``read_log(key)`` reads the changelog-backed table. If the log's entry that should

@@ -80,7 +80,7 @@ class Settings(BaseSettings):
         1024 * 1024, ge=16 * 1024,
         description="per-partition batch size of bulk publishing (producers otherwise 256 KiB)",
     )
-    sink_linger_ms: int = Field(200, ge=0, description="max wait before flushing a batch")
+    sink_linger_ms: int = Field(100, ge=0, description="max wait before flushing a batch")
     max_message_bytes: int = Field(
         MAX_EVENT_BYTES, ge=1024, description="larger events dead-letter as 'oversized'"
     )

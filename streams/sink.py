@@ -8,7 +8,10 @@ session of a dead predecessor to wait out) and commits its offsets under the gro
 ``<namespace>-sink`` (auto commit off), so lag and restarts work as for a group.
 
 Normal path: each record's value (newline-joined JSON rows of one table) is passed through
-to one ``JSONEachRow`` insert per table per batch, without parsing. Offsets are committed
+to one ``JSONEachRow`` insert per table per batch, without parsing, the raw event tables
+first (:func:`flush_order`). A batch is flushed when it holds ``sink_batch_max`` records or
+has lingered ``sink_linger_ms`` (from the poll before its first record, or from the end of
+the previous flush when records came during it). Offsets are committed
 only after every table of the batch (dead letters included) is written (DESIGN invariant
 3); every table is idempotent on its key, so a retried insert, a bisected batch or a
 redelivery after a crash never double counts.
@@ -59,6 +62,7 @@ import re
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -152,6 +156,16 @@ class InsertFault(Enum):
     REFUSED_ROWS = "refused_rows"  # some rows are bad: bisect, dead-letter single refused rows
     TOO_LARGE = "too_large"  # the insert exceeds an engine limit: bisect, never dead-letter
     INFRASTRUCTURE = "infrastructure"  # nothing about the rows: retry the same insert
+
+
+def flush_order(tables: Iterable[str]) -> list[str]:
+    """The tables of a batch but the dead letters (stored last, with the rows refused
+    meanwhile) in the order a flush stores them: the raw event tables first, the others as
+    they arrived. A flush of a dozen tables takes 100-200 ms under load, and the raw event
+    tables are what the live figures and the end-to-end latency count."""
+    rest = [t for t in tables if t != DEAD_LETTER_TABLE.name]
+    return ([t for t in rest if t in _EVENT_TABLE_NAMES]
+            + [t for t in rest if t not in _EVENT_TABLE_NAMES])
 
 
 def classify_insert_error(exc: BaseException) -> InsertFault:
@@ -612,12 +626,11 @@ class Sink:
 
     # -- the store -------------------------------------------------------------------
     def _flush(self, batch: dict[str, list[Row]]) -> bool:
-        """Store every table of ``batch``, dead letters last (with the rows the engine
-        refused); False if stopped before all is stored."""
+        """Store every table of ``batch``, the raw event tables first, dead letters last
+        (with the rows the engine refused); False if stopped before all is stored."""
         refused: list[Refused] = []
-        for table, rows in batch.items():
-            if table == DEAD_LETTER_TABLE.name:
-                continue
+        for table in flush_order(batch):
+            rows = batch[table]
             began = time.monotonic()
             got = self._store_rows(table, rows)
             if got is None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from weakref import WeakSet
 
+import aiokafka
 import faust
 import faust.streams
 import pytest
@@ -31,6 +32,7 @@ from core.settings import Settings
 from streams.app import create_app
 from streams.faust_seam import (
     READ_COMMITTED,
+    WORKER_FETCH_MAX_WAIT_MS,
     GuardedConsumer,
     GuardedConsumerThread,
     _deliver,
@@ -115,6 +117,21 @@ def test_the_workers_read_committed_records_only(app: faust.App) -> None:
 
     aiokafka_consumer = asyncio.run(build())
     assert aiokafka_consumer._isolation_level == READ_COMMITTED  # type: ignore[attr-defined]
+
+
+def test_the_workers_fetch_waits_are_short(app: faust.App) -> None:
+    # One fetch in flight per broker: a partition handed over meanwhile waits for it to
+    # return, up to the fetch wait (Faust's 1,500 ms). The fetcher is built from the
+    # consumer's attribute at start().
+    async def build() -> object:
+        thread = app.consumer._thread  # type: ignore[attr-defined]
+        return thread._create_worker_consumer(app.transport)
+
+    aiokafka_consumer = asyncio.run(build())
+    assert aiokafka_consumer._fetch_max_wait_ms == WORKER_FETCH_MAX_WAIT_MS  # type: ignore[attr-defined]
+    assert WORKER_FETCH_MAX_WAIT_MS <= 100
+    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in inspect.getsource(
+        aiokafka.AIOKafkaConsumer.start)
 
 
 def test_faust_commit_arithmetic_runs_under_the_guard(app: faust.App) -> None:

@@ -19,6 +19,7 @@ from streams.sink import (
     Refused,
     Row,
     classify_insert_error,
+    flush_order,
     refusal_detail,
     refused_dead_letters,
     split_lines,
@@ -123,3 +124,11 @@ def test_refused_rows_become_store_refused_dead_letters_one_per_record() -> None
     assert base64.b64decode(second["raw_base64"]) == b"[1]"
     assert second["detail"] == "CANNOT_PARSE_INPUT_ASSERTION_FAILED: two"
     assert second["event_id"] == ""
+
+
+def test_a_flush_stores_the_raw_event_tables_first_and_the_dead_letters_apart() -> None:
+    arrived = ["raw_archive", "dead_letters", "buyer_events", "scans", "matches",
+               "inquiries"]
+    assert flush_order(arrived) == ["scans", "inquiries", "raw_archive", "buyer_events",
+                                    "matches"]
+    assert flush_order(["dead_letters"]) == []

@@ -62,7 +62,8 @@ class Settings(BaseSettings):
     log_level: str = Field("WARNING", description="Python log level of every process")
     sink_batch_max: int = Field(20_000, ge=1, description="rows per insert at most")
     worker_batch_max: int = Field(
-        2000, ge=1, description="messages a stream worker agent takes per batch at most"
+        2000, ge=1, description="events a stream worker agent takes per batch at most (a"
+        " message counts its lines; one larger than this is a batch alone)"
     )
     worker_batch_within_ms: int = Field(
         50, ge=1, description="max wait of a stream worker agent for a fuller batch"

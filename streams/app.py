@@ -18,10 +18,11 @@ order) and runs :mod:`streams.identity.stream`: the records it applies go to the
 changelog-backed ``buyer_identity_log`` table, its rows to the buyer events, merges and
 state topics.
 Rows travel newline-joined, one Kafka message per table per batch, which is what makes
-Python fast enough here: per-message sends dominated the cost. Batch size and wait are
+Python fast enough here: per-message sends dominated the cost. Batch size (in events: a
+message counts its lines, :mod:`streams.faust_take`) and wait are
 ``LEADLOOM_WORKER_BATCH_MAX`` and ``LEADLOOM_WORKER_BATCH_WITHIN_MS``, the producer's linger
 ``LEADLOOM_WORKER_LINGER_MS``. Faust's private API is used only through
-:mod:`streams.faust_seam`.
+:mod:`streams.faust_seam` and :mod:`streams.faust_take`.
 Every worker counts the messages it consumed per raw topic and its resolver's merges
 (:class:`streams.metrics.Meter`) and sends them every ``metrics.INTERVAL_S`` as
 ``pipeline_metrics`` rows to ``<ns>.metrics`` (best effort: a failed send is logged, never
@@ -64,6 +65,7 @@ from schemas.registry import (
 )
 from streams.batch import RawMessage, aggregate_leads, chunk_rows, process_batch
 from streams.faust_seam import guarded_consumer, install_guarded_transport, set_in_partition_of
+from streams.faust_take import take_weighted
 from streams.identity.ordering import (
     Action,
     decide,
@@ -173,7 +175,7 @@ def create_app(settings: Settings, source: str | None = None) -> faust.App:
     async def validate_enrich_aggregate(stream: faust.Stream) -> None:
         # take_events acks a batch only after this body has run, and Faust flushes the
         # producer before committing offsets: at least once, never ahead of the output.
-        async for events in stream.take_events(batch_max, within=within_s):
+        async for events in take_weighted(stream, batch_max, within_s):
             out = process_batch(_raw_messages(events), event_type_of, max_bytes,
                                 LEAD_CONTRIBUTIONS.partitions)
             async with _fail_stop(AGENT_NAME):
@@ -200,7 +202,7 @@ def create_app(settings: Settings, source: str | None = None) -> faust.App:
 
     @app.agent(contributions, name=LEADS_AGENT_NAME)
     async def aggregate_leads_per_minute(stream: faust.Stream) -> None:
-        async for events in stream.take_events(batch_max, within=within_s):
+        async for events in take_weighted(stream, batch_max, within_s):
             out = aggregate_leads(_raw_messages(events), leads_state.get)
             async with _fail_stop(LEADS_AGENT_NAME):
                 for key, update in out.state_updates.items():
@@ -233,7 +235,8 @@ def create_app(settings: Settings, source: str | None = None) -> faust.App:
 
 
 def agent_batching(settings: Settings) -> tuple[int, float]:
-    """The agents' ``take_events`` size and wait (s): ``LEADLOOM_WORKER_BATCH_*``."""
+    """The agents' batch size in events (``streams.faust_take``) and wait (s):
+    ``LEADLOOM_WORKER_BATCH_*``."""
     return settings.worker_batch_max, settings.worker_batch_within_ms / 1000
 
 
@@ -339,7 +342,7 @@ def _add_resolver(app: faust.App, settings: Settings, meter: Meter) -> None:
 
     @app.agent(identity_in, name=RESOLVE_AGENT_NAME)
     async def resolve_buyers(stream: faust.Stream) -> None:
-        async for events in stream.take_events(batch_max, within=within_s):
+        async for events in take_weighted(stream, batch_max, within_s):
             async with _fail_stop(RESOLVE_AGENT_NAME):
                 await resolve_batch(events)
 
@@ -359,7 +362,7 @@ def _add_matchmaker(app: faust.App, settings: Settings) -> None:
 
     @app.agent(requests_in, name=MATCH_AGENT_NAME)
     async def match_suppliers(stream: faust.Stream) -> None:
-        async for events in stream.take_events(batch_max, within=within_s):
+        async for events in take_weighted(stream, batch_max, within_s):
             async with _fail_stop(MATCH_AGENT_NAME):
                 rows: list[bytes] = []
                 for event in events:

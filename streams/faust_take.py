@@ -5,9 +5,9 @@ or ``within`` seconds have passed. A raw message may carry a batch of events (ND
 50 lines from a gateway), and the internal topics carry blocks of rows, so a take of 2,000
 messages could hold 100,000 events: several seconds of work before anything is sent on,
 while the sink waits, then a burst. Measured on the 2-core machine (``leadloom bench``,
-50,000 events, 50 a message, two rounds each): 2,000 messages a take, 12.0k and 12.2k
-events/s, worker peak RSS 1.05-1.08 GB; 40 messages (about 2,000 events), 14.7k and 14.6k
-events/s, 0.51-0.52 GB.
+50,000 events, 50 a message, two runs each): takes of 2,000 messages, 12.0k and 12.2k
+events/s, worker peak RSS 1.05-1.08 GB; takes of 2,000 events, 14.9k and 14.2k events/s,
+0.36-0.37 GB (ARCHITECTURE.md, "Performance notes").
 
 Contract
 --------

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from core import queries as q
-from core.kafka import admin
 from core.season import parse_season
 from core.settings import Settings
 from leadloom.commands import demo_dashboards as dashboards_check
@@ -42,7 +41,6 @@ def run_demo(
     with pipeline_session(settings, "demo", args.workers, progress,
                           allow_server_database=args.allow_server_database) as pipeline:
         run_settings = pipeline.settings
-        _delete_old_demo_topics(settings, keep=run_settings.namespace)
         season_csv = run_settings.data_dir / "previous_season.csv"
         def profiles_in() -> None:
             if not pipeline.wait_idle(args.timeout):
@@ -200,17 +198,3 @@ def _print_summary(report: dict) -> None:
         f" recall {report['buyer_recall']}); {report['elapsed_s']} s\n"
     )
     dashboards_check.print_summary(report)
-
-
-def _delete_old_demo_topics(settings: Settings, keep: str) -> None:
-    """Best effort: earlier demo namespaces' topics are of no further use."""
-    prefix = f"{settings.namespace}-demo-"
-    client = admin(settings)
-    try:
-        old = [t for t in client.list_topics() if t.startswith(prefix) and not t.startswith(keep)]
-        if old:
-            client.delete_topics(old)
-    except Exception:  # noqa: BLE001 - leftover topics are harmless
-        pass
-    finally:
-        client.close()

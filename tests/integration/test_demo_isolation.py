@@ -1,7 +1,7 @@
 """A demo-like session on the real broker and engine writes only into a database of its own.
 
 The configured database (with rows of a real fair) is left exactly as it was, and the only
-databases the session drops are earlier runs' of its kind.
+databases the session drops, and the only topics it deletes, are earlier runs' of its kind.
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ import re
 
 import orjson
 import pytest
+from kafka.admin import NewTopic
 
 from core import queries as q
+from core.kafka import admin
 from core.settings import Settings
 from core.store import Store
 from leadloom.commands.session import pipeline_session, run_database
@@ -56,6 +58,17 @@ def test_a_demo_session_stores_only_into_its_own_database(pipeline_settings: Set
     finally:
         store.close()
     assert len(before["scans"]) == 30
+    earlier_topics = {f"{settings.namespace}-demo-20000101000000.raw.scans",
+                      f"{settings.namespace}-demo-20000101000000-streams-leads-changelog"}
+    other_topics = {f"{settings.namespace}-demo-notes.raw.scans",
+                    f"{settings.namespace}-bench-20000101000000.raw.scans",
+                    f"{settings.namespace}-demo-29991231235959x.raw.scans",
+                    f"{settings.namespace}-demo-29991231235959.raw.scans"}  # a later run's
+    client = admin(settings)
+    try:
+        client.create_topics([NewTopic(t, 1, 1) for t in earlier_topics | other_topics])
+    finally:
+        client.close()
 
     progress: list[str] = []
     with pipeline_session(settings, "demo", 1, progress.append) as pipe:
@@ -68,6 +81,14 @@ def test_a_demo_session_stores_only_into_its_own_database(pipeline_settings: Set
         stored = sum(q.run(q.EVENTS_STORED, pipe.store.query, run_db).values())
         assert stored == sim["expected_valid_events"]
     assert any(run_db in line for line in progress)  # the user is told where to look
+    client = admin(settings)
+    try:
+        topics = set(client.list_topics())
+    finally:
+        client.close()
+    assert not earlier_topics & topics
+    assert other_topics <= topics
+    assert any(t.startswith(f"{pipe.settings.namespace}.") for t in topics)  # its own stay
 
     store = Store(settings, migrations=())
     try:

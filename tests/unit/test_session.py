@@ -7,13 +7,35 @@ import pytest
 from core.settings import Settings
 from leadloom import cli
 from leadloom.commands import session
-from leadloom.commands.session import ServerDatabaseRefused, pipeline_session, run_database
+from leadloom.commands.session import (
+    ServerDatabaseRefused,
+    earlier_run_topics,
+    pipeline_session,
+    run_database,
+)
 
 SERVER = "https://reader:s3cret@clickhouse.example:8443"
 
 
 def test_a_run_database_is_its_namespace_as_a_clickhouse_identifier() -> None:
     assert run_database("leadloom-demo-20261128031500") == "leadloom_demo_20261128031500"
+
+
+def test_only_earlier_runs_topics_of_the_kind_are_tidied_away() -> None:
+    topics = [
+        "leadloom-bench-20261129215803.raw.scans",  # an earlier bench
+        "leadloom-bench-20261129215803-streams-leads-changelog",  # its Faust topics
+        "leadloom-bench-20261129230000.raw.scans",  # this run's
+        "leadloom-bench-20261129230000-streams-leads-changelog",
+        "leadloom-bench-20261129235959.raw.scans",  # a later run's, started meanwhile
+        "leadloom-demo-20261129215803.raw.scans",  # another kind
+        "leadloom-bench-notes.raw.scans", "leadloom-bench-2026112921580.raw.scans",
+        "other-bench-20261129215803.raw.scans", "leadloom.raw.scans",
+    ]
+    assert earlier_run_topics(topics, "leadloom", "bench",
+                              keep="leadloom-bench-20261129230000") == [
+        "leadloom-bench-20261129215803-streams-leads-changelog",
+        "leadloom-bench-20261129215803.raw.scans"]
 
 
 @pytest.fixture

@@ -173,8 +173,9 @@ def create_app(settings: Settings, source: str | None = None) -> faust.App:
 
     @app.agent(raw, name=AGENT_NAME)
     async def validate_enrich_aggregate(stream: faust.Stream) -> None:
-        # take_events acks a batch only after this body has run, and Faust flushes the
-        # producer before committing offsets: at least once, never ahead of the output.
+        # take_weighted (Faust's take_events) acks a batch only after this body has run,
+        # and Faust flushes the producer before committing offsets: at least once, never
+        # ahead of the output.
         async for events in take_weighted(stream, batch_max, within_s):
             out = process_batch(_raw_messages(events), event_type_of, max_bytes,
                                 LEAD_CONTRIBUTIONS.partitions)

@@ -59,7 +59,7 @@ READ_COMMITTED = "read_committed"
 # Longest wait of a fetch for data to arrive. aiokafka keeps one fetch in flight per
 # broker, for the partitions with nothing buffered; a partition whose records were handed
 # over meanwhile waits for that fetch to return before its new records are asked for, up
-# to this long (Faust sets 1,500 ms: a worker's p99 latency of 0.4-0.5 s at 5,000 events/s).
+# to this long (Faust sets 1,500 ms).
 WORKER_FETCH_MAX_WAIT_MS = 100
 _YIELD_EVERY = 100  # records handed over between two releases of the event loop (Faust's)
 

@@ -11,9 +11,9 @@ events/s, worker peak RSS 1.05-1.08 GB; takes of 2,000 events, 14.9k and 14.2k e
 
 Contract
 --------
-:func:`take_weighted` is ``take_events`` with one change: a batch is full when the weights
-of its messages (``weight(value)``, e.g. the lines of a message) add up to ``max_weight``,
-so one message heavier than that is a batch alone. Everything else is Faust's, line for
+:func:`take_weighted` is ``take_events`` with one change: a batch is full when the events
+of its messages (:func:`lines_in`) add up to ``max_weight``, so one message carrying more
+than that is a batch alone. Everything else is Faust's, line for
 line: the buffering processor, the ``within`` timeout, the events acked only after the
 loop body has run for the batch (at least once), and the generator registered on the
 stream, which closes it when it stops. tests/unit/test_faust_take.py pins a digest of
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from asyncio import CancelledError
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import faust
@@ -40,18 +40,17 @@ def lines_in(value: object) -> int:
     return value.count(b"\n") + 1 if isinstance(value, bytes) else 1
 
 
-def take_weighted(stream: faust.Stream, max_weight: int, within: float,
-                  weight: Callable[[Any], int] = lines_in
+def take_weighted(stream: faust.Stream, max_weight: int, within: float
                   ) -> AsyncIterator[list[EventT]]:
-    """``stream.take_events(max_weight, within)`` with batches bounded by ``weight``
-    (module docstring). Registered on the stream as Faust registers its own takes."""
-    agen = _take_weighted(stream, max_weight, within, weight)
+    """``stream.take_events(max_weight, within)`` with batches bounded by the events
+    their messages carry (:func:`lines_in`, module docstring). Registered on the stream as
+    Faust registers its own takes."""
+    agen = _take_weighted(stream, max_weight, within)
     stream._active_agens.add(agen)
     return agen
 
 
-async def _take_weighted(self: Any, max_: int, within: float,
-                         weight: Callable[[Any], int]
+async def _take_weighted(self: Any, max_: int, within: float
                          ) -> AsyncGenerator[list[EventT], None]:
     # faust-streaming 0.15.3 Stream.take_events, ``self`` the stream; changed lines: the
     # running ``taken`` weight (marked "weighted").
@@ -85,7 +84,7 @@ async def _take_weighted(self: Any, max_: int, within: float,
             if event is None:
                 raise RuntimeError("Take buffer found current_event is None")
             event_add(event)
-            taken += weight(value)  # weighted
+            taken += lines_in(value)  # weighted
             if taken >= max_:  # weighted
                 # signal that the buffer is full and should be emptied.
                 buffer_full.set()

@@ -129,7 +129,6 @@ def test_the_workers_fetch_waits_are_short(app: faust.App) -> None:
 
     aiokafka_consumer = asyncio.run(build())
     assert aiokafka_consumer._fetch_max_wait_ms == WORKER_FETCH_MAX_WAIT_MS  # type: ignore[attr-defined]
-    assert WORKER_FETCH_MAX_WAIT_MS <= 100
     assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in inspect.getsource(
         aiokafka.AIOKafkaConsumer.start)
 

@@ -21,12 +21,14 @@ Contract
   the signature changed, waiting at least ``MIN_INTERVAL_S`` after the previous refresh
   and ``DUTY_FACTOR`` times as long as that refresh took, so refreshing takes at most a
   quarter of the time however large the fair grows (the snapshots then trail the stream
-  by a few refresh durations: ARCHITECTURE.md, "Speed").
+  by a few refresh durations: ARCHITECTURE.md, "Speed"). Embedded, ``leadloom run``
+  refreshes on :func:`threads_beside_the_stream`: every CPU but one.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -71,13 +73,26 @@ def live_name(view: str) -> str:
     return f"{view}{LIVE_SUFFIX}"
 
 
+def threads_beside_the_stream() -> int:
+    """Engine threads for refreshes that run beside the stream in the owner process: the
+    CPUs this process may use but one, at least one.
+
+    On every CPU, a refresh of a large store (2-3 s of CPU on two cores) starved the stream
+    worker, the sink and the broker on the same machine: the bench's latency probes at
+    5,000 events/s waited 2.7-3.4 s (p50) in the worker, against 0.3-1.2 s with refreshes
+    on one thread (ARCHITECTURE.md, "Performance notes").
+    """
+    return max(1, len(os.sched_getaffinity(0)) - 1)
+
+
 def refresh(client: Client, database: str, views: Sequence[str] = SNAPSHOT_VIEWS,
-            cluster: str = "") -> dict[str, float]:
+            cluster: str = "", max_threads: int | None = None) -> dict[str, float]:
     """Recompute the snapshots of ``views`` (module docstring); seconds taken per view.
 
     ``cluster``: run the DDL on every node of that ClickHouse cluster (the INSERT runs
-    once; the replicated twin carries its rows). ``ValueError`` for a name that is not a
-    snapshot view.
+    once; the replicated twin carries its rows). ``max_threads``: the engine's threads for
+    each view's query (None: the engine's default, every core). ``ValueError`` for a name
+    that is not a snapshot view.
     """
     unknown = sorted(set(views) - set(SNAPSHOT_VIEWS))
     if unknown:
@@ -86,12 +101,14 @@ def refresh(client: Client, database: str, views: Sequence[str] = SNAPSHOT_VIEWS
     def ddl(statement: str) -> None:
         client.command(on_cluster(statement, cluster) if cluster else statement)
 
+    query_settings = {"max_threads": max_threads} if max_threads else None
     took = {}
     for view in (v for v in SNAPSHOT_VIEWS if v in views):  # dependency order
         started = time.perf_counter()
         table, twin = f"{database}.{view}", f"{database}.{view}{NEXT_SUFFIX}"
         ddl(f"TRUNCATE TABLE {twin}")
-        client.command(f"INSERT INTO {twin} SELECT * FROM {database}.{live_name(view)}")
+        client.command(f"INSERT INTO {twin} SELECT * FROM {database}.{live_name(view)}",
+                       settings=query_settings)
         ddl(f"EXCHANGE TABLES {table} AND {twin}")
         ddl(f"TRUNCATE TABLE {twin}")
         took[view] = time.perf_counter() - started

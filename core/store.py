@@ -137,14 +137,16 @@ class Store:
                 self._maintenance = connect(self.settings)
             return self._maintenance
 
-    def refresh_snapshots(self) -> dict[str, float]:
-        """Recompute every lead intelligence snapshot now (``core.snapshots.refresh``);
-        seconds per view. ``leadloom run`` keeps them current with a ``SnapshotRefresher``
-        calling this; tests and the demo call it to read what is stored now."""
+    def refresh_snapshots(self, max_threads: int | None = None) -> dict[str, float]:
+        """Recompute every lead intelligence snapshot now (``core.snapshots.refresh``, on
+        at most ``max_threads`` engine threads); seconds per view. ``leadloom run`` keeps
+        them current with a ``SnapshotRefresher`` calling this; tests and the demo call it
+        to read what is stored now."""
         client = self.maintenance_client()
         with self._maintenance_mutex:
             return refresh_snapshots(client, self.database,
-                                     cluster=self.settings.clickhouse_cluster)
+                                     cluster=self.settings.clickhouse_cluster,
+                                     max_threads=max_threads)
 
     def snapshot_inputs_signature(self) -> tuple[int, int, int]:
         """``core.snapshots.inputs_signature`` of this store's database."""

@@ -39,7 +39,7 @@ from core.kafka import KafkaUnavailable, LagReader, bootstrap_list, ensure_topic
 from core.migrations import load_migrations
 from core.owner import QueryServer
 from core.settings import Settings, settings_env
-from core.snapshots import SnapshotRefresher
+from core.snapshots import SnapshotRefresher, threads_beside_the_stream
 from core.store import Store
 from infra.clickhouse import MIGRATIONS_DIR
 from schemas.registry import RAW_TOPICS
@@ -109,8 +109,12 @@ class Pipeline:
         surges = self.surges = SurgeWatcher(self.settings, self.store.query)
         self._start_thread("surge-watcher",
                            lambda: surges.run(self._stopping, self._stream_quiet))
-        snapshots = self.snapshots = SnapshotRefresher(self.store.refresh_snapshots,
-                                                       self.store.snapshot_inputs_signature)
+        # Embedded, the engine shares this machine with the stream: refreshes leave it a CPU.
+        store, threads = self.store, \
+            threads_beside_the_stream() if self.settings.embedded else None
+        snapshots = self.snapshots = SnapshotRefresher(
+            lambda: store.refresh_snapshots(max_threads=threads),
+            store.snapshot_inputs_signature)
         self._start_thread("snapshot-refresher", lambda: snapshots.run(self._stopping))
         sampler = self.lag_sampler = LagSampler(self.settings, self.consumer_groups(),
                                                 self.store.insert_json_rows)

@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from core.settings import Settings
+from core.snapshots import threads_beside_the_stream
 from producers.simulator import simulate_fair
 from producers.simulator.publish import publish
 from producers.simulator.surge import parse_surge
@@ -123,13 +124,22 @@ def test_killed_workers_leave_the_matches_and_alerts_of_an_uninterrupted_run(
 
 
 def test_the_owner_keeps_the_views_current_without_being_asked(
-    pipeline_settings: Settings,
+    pipeline_settings: Settings, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # No refresh_views() here: the store owner's refresher must notice the new rows and
     # refresh the snapshots itself within seconds (core/snapshots.py: 5 s pause at most
-    # at this size).
+    # at this size), on every CPU but one (the stream runs beside it).
     sim = simulate_fair(3000, seed=4)
     with running_pipeline(pipeline_settings, workers=1) as pipe:
+        assert pipe.store is not None
+        real_refresh = pipe.store.refresh_snapshots
+        threads_asked: list[int | None] = []
+
+        def refresh_snapshots(max_threads: int | None = None) -> dict[str, float]:
+            threads_asked.append(max_threads)
+            return real_refresh(max_threads=max_threads)
+
+        monkeypatch.setattr(pipe.store, "refresh_snapshots", refresh_snapshots)
         publish(sim.messages, pipe.settings)
         settle(pipe, 120)
         query, db = stored(pipe)
@@ -145,3 +155,4 @@ def test_the_owner_keeps_the_views_current_without_being_asked(
             time.sleep(0.5)
         assert pipe.snapshots is not None and pipe.snapshots.refreshes >= 1
         assert all(fingerprint(v)[0][0] > 0 for v in views)
+        assert threads_asked and set(threads_asked) == {threads_beside_the_stream()}

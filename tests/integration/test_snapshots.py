@@ -98,6 +98,28 @@ def test_a_refresh_killed_midway_leaves_a_whole_snapshot_and_the_next_one_is_exa
     assert _rows(store, name) == good == _rows(store, live_name(name))
 
 
+def test_a_refresh_on_one_engine_thread_asks_the_engine_for_one_and_stores_the_same(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # What the stream's owner does beside the stream (threads_beside_the_stream on two
+    # CPUs): the engine is told, per view query, and the snapshots are the same.
+    store.refresh_snapshots()
+    everywhere = {name: _rows(store, name) for name in SNAPSHOT_VIEWS}
+    client = store.maintenance_client()
+    real_command = client.command
+    asked: list[dict | None] = []
+
+    def command(sql: str, *args: object, settings: dict | None = None, **kw: object) -> object:
+        if sql.startswith("INSERT INTO"):
+            asked.append(settings)
+        return real_command(sql, *args, settings=settings, **kw)
+
+    monkeypatch.setattr(client, "command", command)
+    store.refresh_snapshots(max_threads=1)
+    assert asked == [{"max_threads": 1}] * len(SNAPSHOT_VIEWS)
+    for name in SNAPSHOT_VIEWS:
+        assert _rows(store, name) == everywhere[name] == _rows(store, live_name(name)), name
+
+
 def test_refresh_refuses_a_name_that_is_not_a_snapshot(store: Store) -> None:
     with pytest.raises(ValueError, match="not a snapshot view: scans"):
         refresh(store.maintenance_client(), store.database, ["scans"])

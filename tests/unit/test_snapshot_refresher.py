@@ -1,5 +1,6 @@
 """When the store owner refreshes the lead intelligence snapshots: only after a change, at
-most every MIN_INTERVAL_S, and pausing DUTY_FACTOR times the last refresh's duration."""
+most every MIN_INTERVAL_S, and pausing DUTY_FACTOR times the last refresh's duration; and
+on how many engine threads beside the stream."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 
 import pytest
 
+from core import snapshots
 from core.snapshots import DUTY_FACTOR, MIN_INTERVAL_S, SnapshotRefresher
 
 
@@ -105,3 +107,10 @@ def test_the_loop_keeps_going_after_a_failed_refresh() -> None:
     r = SnapshotRefresher(failing_then_stop, inputs.signature, clock=inputs.clock)
     r.run(stopping)  # returns once stopped; the failure is logged, not raised
     assert calls == [1] and r.refreshes == 0
+
+
+@pytest.mark.parametrize(("cpus", "threads"), [(1, 1), (2, 1), (3, 2), (8, 7)])
+def test_refreshes_beside_the_stream_leave_it_one_cpu_of_those_the_process_may_use(
+        monkeypatch: pytest.MonkeyPatch, cpus: int, threads: int) -> None:
+    monkeypatch.setattr(snapshots.os, "sched_getaffinity", lambda pid: set(range(cpus)))
+    assert snapshots.threads_beside_the_stream() == threads

@@ -57,17 +57,12 @@ class QueryResult:
 
 
 class ReaderPool:
-    """Read-only clients, opened on demand, one per read running; at most ``size`` at once.
+    """Read-only clients, opened on demand, one per read running; at most ``size`` at once."""
 
-    (The store's writers are such a pool too, of writing clients: ``what`` names their
-    use in the busy error.)"""
-
-    def __init__(self, open_client: Callable[[], Client], size: int, wait_s: float,
-                 what: str = "reads") -> None:
+    def __init__(self, open_client: Callable[[], Client], size: int, wait_s: float) -> None:
         self._open = open_client
         self._size = size
         self._wait_s = wait_s
-        self._what = what
         self._slots = threading.BoundedSemaphore(size)
         self._lock = threading.Lock()
         self._idle: list[Client] = []
@@ -77,8 +72,7 @@ class ReaderPool:
     @contextmanager
     def borrow(self) -> Iterator[Client]:
         if not self._slots.acquire(timeout=self._wait_s):
-            raise StoreError(
-                f"the store is busy: {self._size} {self._what} are running; try again")
+            raise StoreError(f"the store is busy: {self._size} reads are running; try again")
         try:
             with self._lock:
                 if self._closed:

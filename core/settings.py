@@ -82,9 +82,6 @@ class Settings(BaseSettings):
         description="per-partition batch size of bulk publishing (producers otherwise 256 KiB)",
     )
     sink_linger_ms: int = Field(100, ge=0, description="max wait before flushing a batch")
-    sink_insert_threads: int = Field(
-        3, ge=1, description="tables a sink flush inserts at once (1: one after another)"
-    )
     max_message_bytes: int = Field(
         MAX_EVENT_BYTES, ge=1024, description="larger events dead-letter as 'oversized'"
     )

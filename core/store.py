@@ -49,9 +49,6 @@ INSERT_SETTINGS = {
 }
 READERS = 4
 """Reads the embedded store's owner runs at once; more wait (up to the time limit) for one."""
-WRITER_WAIT_S = 600.0
-"""How long an insert waits for a writing client when all are inserting (then it fails
-as the store being busy: the sink retries it)."""
 
 
 def connect(settings: Settings) -> Client:
@@ -92,16 +89,11 @@ class Store:
         if settings.embedded:
             self._lock_file = _acquire_owner_lock(settings)
         self.client = connect(settings)
-        self._mutex = threading.Lock()  # this client: migrations, cancelling reads
+        self._mutex = threading.Lock()  # the writing client, used from two threads
         if migrations:
             migrate(self.client, self.database, migrations, settings.clickhouse_cluster)
         self._readers = ReaderPool(lambda: open_reader(settings, read_time_limit_s), READERS,
                                    wait_s=read_time_limit_s)
-        # Inserts run on writing clients of their own, as many at once as the sink inserts
-        # tables (``sink_insert_threads``): embedded, each is a handle of its own, so they
-        # run side by side instead of queueing on one handle's lock.
-        self._writers = ReaderPool(lambda: connect(settings), settings.sink_insert_threads,
-                                   wait_s=WRITER_WAIT_S, what="inserts")
         self._maintenance: Client | None = None
         self._maintenance_mutex = threading.Lock()
         self._sessions: ScopedSessions | None = None
@@ -110,8 +102,7 @@ class Store:
     def apply_online_migrations(self) -> list[int]:
         """Apply the pending migrations a running pipeline may apply (``online``, in order:
         ``core.migrations.migrate(online_only=True)``) from ``migrations_source``; the
-        versions applied. Runs on the store's own client (under its lock), while the sink
-        holds the insert that needs the column; inserts into other tables may run meanwhile.
+        versions applied. Runs under the writing client's lock, between two sink inserts.
         Raises what the engine or reading the migrations raises (the callers retry later)."""
         migrations = self._migrations_source()
         with self._mutex:
@@ -159,11 +150,9 @@ class Store:
 
         A key the table has no column for is refused by the engine (``INCORRECT_DATA``):
         with the other refusals, the sink bisects the insert and dead-letters that row.
-        Thread-safe: up to ``sink_insert_threads`` inserts run at once, each on a writing
-        client of its own (more wait for one).
         """
-        with self._writers.borrow() as client:
-            client.raw_insert(
+        with self._mutex:
+            self.client.raw_insert(
                 f"{self.database}.{table}", column_names=None,
                 insert_block=b"\n".join(rows), fmt="JSONEachRow", settings=INSERT_SETTINGS,
             )
@@ -186,7 +175,6 @@ class Store:
         with self._sessions_mutex:
             if self._sessions is not None:
                 self._sessions.close()
-        self._writers.close(cancel=None)  # waits for an insert still running
         with self._mutex:
             self.client.close()
         with self._maintenance_mutex:

@@ -9,13 +9,12 @@ session of a dead predecessor to wait out) and commits its offsets under the gro
 
 Normal path: each record's value (newline-joined JSON rows of one table) is passed through
 to one ``JSONEachRow`` insert per table per batch, without parsing, the raw event tables
-first (:func:`flush_order`), up to ``sink_insert_threads`` tables at once (each on a
-writing client of its own; the dead letters after all of them). A batch is flushed when it
-holds ``sink_batch_max`` records or has lingered ``sink_linger_ms`` (from the poll before
-its first record, or from the end of the previous flush when records came during it).
-Offsets are committed only after every table of the batch (dead letters included) is
-written (DESIGN invariant 3); every table is idempotent on its key, so a retried insert, a
-bisected batch or a redelivery after a crash never double counts.
+first (:func:`flush_order`). A batch is flushed when it holds ``sink_batch_max`` records or
+has lingered ``sink_linger_ms`` (from the poll before its first record, or from the end of
+the previous flush when records came during it). Offsets are committed
+only after every table of the batch (dead letters included) is written (DESIGN invariant
+3); every table is idempotent on its key, so a retried insert, a bisected batch or a
+redelivery after a crash never double counts.
 
 Faults, told apart by :func:`classify_insert_error`:
 
@@ -64,7 +63,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -306,27 +304,21 @@ class _Outage:
         self.faults = faults
         self.since: float | None = None
         self._logged_at = 0.0
-        self._lock = threading.Lock()  # a flush's inserts report from their threads
 
     def failed(self, doing: str, exc: BaseException) -> None:
         now = time.monotonic()
         reason = f"{doing}: {describe_error(exc)}"
-        with self._lock:
-            if self.since is None:
-                self.since, self._logged_at = now, now
-                log.warning("%s failing (%s); retrying until it works", self.what, reason)
-            elif now - self._logged_at >= STILL_FAILING_LOG_S:
-                self._logged_at = now
-                log.warning("%s still failing after %.0fs (%s)", self.what, now - self.since,
-                            reason)
-            self.faults[self.what] = reason
+        if self.since is None:
+            self.since, self._logged_at = now, now
+            log.warning("%s failing (%s); retrying until it works", self.what, reason)
+        elif now - self._logged_at >= STILL_FAILING_LOG_S:
+            self._logged_at = now
+            log.warning("%s still failing after %.0fs (%s)", self.what, now - self.since,
+                        reason)
+        self.faults[self.what] = reason
 
     def ok(self) -> None:
-        if self.since is None:
-            return
-        with self._lock:
-            if self.since is None:
-                return
+        if self.since is not None:
             log.warning("%s working again after %.1fs", self.what, time.monotonic() - self.since)
             self.since = None
             self.faults.pop(self.what, None)
@@ -346,13 +338,6 @@ class SinkStats:
 
 
 _STOPPED = object()  # an insert gave up because the sink is stopping
-
-
-class _Insert(NamedTuple):
-    """One table's insert of a flush: how long it took, when it was done (epoch s)."""
-
-    took_s: float
-    stored_at: float
 
 
 class Sink:
@@ -387,7 +372,6 @@ class Sink:
         self._migration_wait = _Outage("pending migration", self.faults)
         self._stop = threading.Event()
         self.consumer: KafkaConsumer | None = None
-        self._inserts: ThreadPoolExecutor | None = None  # while running, if inserting at once
         # Next offset to read per partition (past everything polled) and the offsets up to
         # which everything is stored; both outlive a consumer that is replaced.
         self._positions: dict[TopicPartition, int] = {}
@@ -421,9 +405,6 @@ class Sink:
         batch: dict[str, list[Row]] = defaultdict(list)
         size = 0
         started = time.monotonic()
-        threads = self.settings.sink_insert_threads
-        self._inserts = ThreadPoolExecutor(threads, thread_name_prefix="sink-insert") \
-            if threads > 1 else None
         try:
             while not self._stop.is_set():
                 if self.consumer is None:
@@ -455,9 +436,6 @@ class Sink:
                 if now - self._metrics_at >= INTERVAL_S:
                     self._write_metrics()
         finally:
-            if self._inserts is not None:
-                self._inserts.shutdown(wait=True)  # a flush waits for its inserts: none left
-                self._inserts = None
             self._close_consumer()
             if self._store_outage.since is None:
                 self._write_metrics()  # once, best effort: the last interval's figures
@@ -651,20 +629,24 @@ class Sink:
         """Store every table of ``batch``, the raw event tables first, dead letters last
         (with the rows the engine refused); False if stopped before all is stored."""
         refused: list[Refused] = []
-        for table, insert, got in self._store_tables(batch):
+        for table in flush_order(batch):
+            rows = batch[table]
+            began = time.monotonic()
+            got = self._store_rows(table, rows)
             if got is None:
                 return False
-            self._measured(table, batch[table], insert)
+            self._measured(table, rows, began)
             refused += got
-            self.stats.messages_by_table[table] += len(batch[table])
+            self.stats.messages_by_table[table] += len(rows)
         letters = list(batch.get(DEAD_LETTER_TABLE.name, ()))
         incoming = len(letters)
         letters += self._dead_letters(refused)
         if letters:
-            _, insert, got = self._timed_store(DEAD_LETTER_TABLE.name, letters)
+            began = time.monotonic()
+            got = self._store_rows(DEAD_LETTER_TABLE.name, letters)
             if got is None:
                 return False
-            self._measured(DEAD_LETTER_TABLE.name, letters, insert)
+            self._measured(DEAD_LETTER_TABLE.name, letters, began)
             if got:
                 # Dead letters from the dead-letter topic that the engine refused: recorded
                 # as store_refused in turn. Those rows are ours and well-formed; if even they
@@ -677,40 +659,17 @@ class Sink:
         self.stats.last_flush_at = time.time()
         return True
 
-    def _store_tables(self, batch: dict[str, list[Row]]
-                      ) -> list[tuple[str, _Insert, list[Refused] | None]]:
-        """Each table of ``batch`` but the dead letters stored (``_store_rows``), in
-        :func:`flush_order`, up to ``sink_insert_threads`` at once: the raw event tables
-        start first. A flush waits for the slowest table: a dozen inserts one after another
-        took 100-200 ms, while records polled meanwhile waited for the next flush."""
-        tables = flush_order(batch)
-        if self._inserts is None:
-            done = []
-            for table in tables:
-                done.append(self._timed_store(table, batch[table]))
-                if done[-1][2] is None:
-                    break  # stopped
-            return done
-        futures = [self._inserts.submit(self._timed_store, table, batch[table])
-                   for table in tables]
-        return [future.result() for future in futures]  # all of them, stopped or not
-
-    def _timed_store(self, table: str, rows: list[Row]
-                     ) -> tuple[str, _Insert, list[Refused] | None]:
-        began = time.monotonic()
-        got = self._store_rows(table, rows)
-        return table, _Insert(time.monotonic() - began, time.time()), got
-
     # -- the sink's own metrics ---------------------------------------------------------
-    def _measured(self, table: str, rows: list[Row], insert: _Insert) -> None:
+    def _measured(self, table: str, rows: list[Row], began: float) -> None:
         """Note one stored table insert: its time, and (raw event tables) the end-to-end
         latency of each event in it."""
-        at = datetime.fromtimestamp(insert.stored_at, UTC)
+        stored = time.time()
+        at = datetime.fromtimestamp(stored, UTC)
         self._metric_rows.append(metric_row(
-            at, MetricSource.SINK, Metric.SINK_BATCH_MS, round(insert.took_s * 1000, 3),
-            topic=table))
+            at, MetricSource.SINK, Metric.SINK_BATCH_MS,
+            round((time.monotonic() - began) * 1000, 3), topic=table))
         if table in _EVENT_TABLE_NAMES:
-            stored_ms = round(insert.stored_at * 1000)
+            stored_ms = round(stored * 1000)
             for row in rows:
                 self._latency.stored(stored_ms, received_ms(row.value))
 

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,13 +20,11 @@ from core import queries as q
 from core.kafka import ensure_topics, producer
 from core.settings import Settings
 from leadloom.pipeline import Pipeline
-from producers.simulator import simulate_fair
-from producers.simulator.publish import publish
 from schemas.deadletter import Reason
 from tests.conftest import free_port_pair, running_pipeline
 from tests.factories import events as f
 from tests.factories.stores import open_store
-from tests.integration.test_pipeline import assert_matches_truth, settle, stored
+from tests.integration.test_pipeline import settle, stored
 
 pytestmark = pytest.mark.integration
 
@@ -148,41 +145,6 @@ def test_rows_the_engine_refuses_become_dead_letters_and_the_rest_is_stored(
     assert got[sent["unknown-key"]][:2] == (Reason.STORE_REFUSED.value, unknown_key)
     assert "Unknown field" in got[sent["unknown-key"]][2], got[sent["unknown-key"]][2]
     assert pipeline.sink is not None and pipeline.sink.stats.store_refused_rows == 5
-    assert pipeline.failure is None
-
-
-def test_a_flush_inserts_its_tables_side_by_side_and_the_day_stays_exact(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Each insert of the real store, timed: which ones ran at the same time.
-    assert pipeline.store is not None
-    real_insert = pipeline.store.insert_json_rows
-    inserts: list[tuple[str, float, float]] = []
-    running: set[int] = set()
-    most_at_once = 0
-
-    def timed(table: str, rows: list[bytes]) -> None:
-        nonlocal most_at_once
-        began = time.monotonic()
-        running.add(threading.get_ident())
-        most_at_once = max(most_at_once, len(running))
-        try:
-            real_insert(table, rows)
-        finally:
-            running.discard(threading.get_ident())
-            inserts.append((table, began, time.monotonic()))
-
-    monkeypatch.setattr(pipeline.store, "insert_json_rows", timed)
-    sim = simulate_fair(1500, seed=23)
-    publish(sim.messages, pipeline.settings)
-    settle(pipeline, 180)
-    assert_matches_truth(pipeline, sim.ground_truth)
-    threads = pipeline.settings.sink_insert_threads
-    assert threads > 1  # the default: a flush inserts several tables at once
-    overlapping = sum(1 for i, (_, b1, e1) in enumerate(inserts)
-                      for _, b2, e2 in inserts[i + 1:] if b1 < e2 and b2 < e1)
-    assert overlapping > 0, f"{len(inserts)} inserts, none at the same time as another"
-    assert most_at_once <= threads
     assert pipeline.failure is None
 
 
